@@ -1,0 +1,46 @@
+# Two commands work on a fresh machine: `make demo` and `make test`.
+# Both create .venv when missing and install the project with the extras they need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
+PACKAGES := motia_client motia_client_tui server_stub
+
+.PHONY: demo test lint typecheck pytest bench stress install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.stamp-demo: pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[tui,server,fast]'
+	touch $@
+
+$(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[all,dev]'
+	touch $@
+
+install: $(VENV)/.stamp-dev
+
+demo: $(VENV)/.stamp-demo
+	$(BIN)/motia-tui --demo
+
+lint: $(VENV)/.stamp-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.stamp-dev
+	$(BIN)/mypy --strict $(PACKAGES)
+
+pytest: $(VENV)/.stamp-dev
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+bench: $(VENV)/.stamp-dev
+	$(BIN)/python -m benchmarks
+
+stress: $(VENV)/.stamp-dev
+	$(BIN)/pytest -m stress --run-stress tests/e2e
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""server_stub: a reference Motia stream server for demos and tests."""
