@@ -1,0 +1,219 @@
+"""The Motia stream wire format: encode client frames, decode server frames.
+
+Pure functions, no I/O. Decoding never raises: a frame that breaks the
+contract (PROTOCOL.md section 4) becomes a :class:`MalformedFrame` value that
+the caller logs and skips. Both server dialects are accepted: Motia 0.x (no
+top-level ``type``; a refusal is a custom ``error`` event with code
+``STREAM_ACCESS_DENIED``) and the iii engine (``"type": "stream"``; a refusal is
+an ``unauthorized`` event).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any, Literal, NamedTuple
+
+_orjson: Any
+try:  # orjson is the fastest correct decoder; the stdlib is the fallback.
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - exercised where orjson is absent
+    _orjson = None
+
+__all__ = [
+    "CustomEvent",
+    "Frame",
+    "MalformedFrame",
+    "Refusal",
+    "StateFrame",
+    "decode_frame",
+    "dumps",
+    "encode_join",
+    "encode_leave",
+    "loads",
+]
+
+StateKind = Literal["sync", "create", "update", "delete"]
+_STATE_KINDS = frozenset(("sync", "create", "update", "delete"))
+ACCESS_DENIED = "STREAM_ACCESS_DENIED"
+_PREVIEW = 120
+
+
+def _stdlib_loads(raw: str | bytes) -> Any:
+    return json.loads(raw)
+
+
+def _stdlib_dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+if _orjson is not None:
+    loads = _orjson.loads
+
+    def dumps(value: Any) -> str:
+        """Serialize ``value`` as compact JSON text."""
+        text: str = _orjson.dumps(value).decode()
+        return text
+
+else:  # pragma: no cover - exercised where orjson is absent
+    loads = _stdlib_loads
+    dumps = _stdlib_dumps
+
+
+class StateFrame(NamedTuple):
+    """A state event: ``sync``, ``create``, ``update`` or ``delete``.
+
+    ``key`` is the id the item is stored under in a group: the item's own
+    ``id`` field, else the envelope ``id`` (``None`` for a group sync).
+    """
+
+    kind: StateKind
+    stream: str
+    group: str
+    item_id: str | None
+    timestamp: int
+    data: Any
+    key: str | None
+
+
+class CustomEvent(NamedTuple):
+    """An ephemeral custom event (``{"type": "event", "event": {...}}``): not state."""
+
+    stream: str
+    group: str
+    item_id: str | None
+    timestamp: int
+    type: str
+    data: Any
+
+
+class Refusal(NamedTuple):
+    """The server refused a join (iii ``unauthorized`` or 0.x ``STREAM_ACCESS_DENIED``)."""
+
+    stream: str
+    group: str
+    item_id: str | None
+    timestamp: int
+    reason: str | None
+
+
+class MalformedFrame(NamedTuple):
+    """A frame that could not be decoded; ``preview`` is its start, for logs."""
+
+    reason: str
+    preview: str
+
+
+Frame = StateFrame | CustomEvent | Refusal | MalformedFrame
+
+
+def encode_join(stream: str, group_id: str, item_id: str | None = None) -> tuple[str, str]:
+    """Return ``(frame_text, subscription_id)`` for a join with a fresh uuid4.
+
+    The server keys subscriptions globally, so every join, including a rejoin
+    after a reconnect, must carry a new ``subscriptionId``.
+    """
+    subscription_id = str(uuid.uuid4())
+    data: dict[str, Any] = {"streamName": stream, "groupId": group_id}
+    if item_id is not None:
+        data["id"] = item_id
+    data["subscriptionId"] = subscription_id
+    return dumps({"type": "join", "data": data}), subscription_id
+
+
+def encode_leave(stream: str, group_id: str, item_id: str | None, subscription_id: str) -> str:
+    """Return the leave frame that ends the join made with ``subscription_id``."""
+    data: dict[str, Any] = {"streamName": stream, "groupId": group_id}
+    if item_id is not None:
+        data["id"] = item_id
+    data["subscriptionId"] = subscription_id
+    return dumps({"type": "leave", "data": data})
+
+
+def _preview(raw: str | bytes) -> str:
+    text = raw[:_PREVIEW].decode("utf-8", "replace") if isinstance(raw, bytes) else raw[:_PREVIEW]
+    return text + ("..." if len(raw) > _PREVIEW else "")
+
+
+def decode_frame(raw: str | bytes) -> Frame:
+    """Decode one text or binary server frame; never raises.
+
+    Returns a :class:`StateFrame`, :class:`CustomEvent` or :class:`Refusal`,
+    or a :class:`MalformedFrame` saying what is wrong with it.
+    """
+    try:
+        message = loads(raw)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
+        return MalformedFrame(f"not JSON ({type(exc).__name__})", _preview(raw))
+    if type(message) is not dict:
+        return MalformedFrame("not a JSON object", _preview(raw))
+    stream = message.get("streamName")
+    group = message.get("groupId")
+    event = message.get("event")
+    timestamp = message.get("timestamp")
+    item_id = message.get("id")
+    if type(stream) is not str or type(group) is not str:
+        return MalformedFrame("streamName and groupId must be strings", _preview(raw))
+    if type(event) is not dict:
+        return MalformedFrame("event must be an object", _preview(raw))
+    if type(timestamp) is not int:
+        if type(timestamp) is float and timestamp.is_integer():
+            timestamp = int(timestamp)
+        else:
+            return MalformedFrame("timestamp must be integer milliseconds", _preview(raw))
+    if item_id is not None and type(item_id) is not str:
+        return MalformedFrame("id must be a string or null", _preview(raw))
+    kind = event.get("type")
+    if kind in _STATE_KINDS:
+        return _decode_state(kind, stream, group, item_id, timestamp, event.get("data"), raw)
+    if kind == "event":
+        return _decode_custom(stream, group, item_id, timestamp, event.get("event"), raw)
+    if kind == "unauthorized":
+        return Refusal(stream, group, item_id, timestamp, None)
+    return MalformedFrame(f"unknown event type {kind!r}", _preview(raw))
+
+
+def _decode_state(
+    kind: StateKind,
+    stream: str,
+    group: str,
+    item_id: str | None,
+    timestamp: int,
+    data: Any,
+    raw: str | bytes,
+) -> Frame:
+    if kind == "sync":
+        if item_id is None:
+            if type(data) is not list or not all(type(item) is dict for item in data):
+                return MalformedFrame("a group sync needs a list of objects", _preview(raw))
+        elif data is not None and type(data) is not dict:
+            return MalformedFrame("an item sync needs an object or null", _preview(raw))
+        return StateFrame(kind, stream, group, item_id, timestamp, data, item_id)
+    if type(data) is dict:
+        own = data.get("id")
+        key = own if type(own) is str else item_id
+    elif data is None and kind == "delete":
+        key = item_id
+    else:
+        return MalformedFrame(f"{kind} needs an object as data", _preview(raw))
+    if key is None:
+        return MalformedFrame(f"{kind} names no item id", _preview(raw))
+    return StateFrame(kind, stream, group, item_id, timestamp, data, key)
+
+
+def _decode_custom(
+    stream: str,
+    group: str,
+    item_id: str | None,
+    timestamp: int,
+    inner: Any,
+    raw: str | bytes,
+) -> Frame:
+    if type(inner) is not dict or type(inner.get("type")) is not str:
+        return MalformedFrame("a custom event needs event.type", _preview(raw))
+    name: str = inner["type"]
+    data = inner.get("data")
+    if name == "error" and type(data) is dict and data.get("code") == ACCESS_DENIED:
+        message = data.get("message")
+        return Refusal(stream, group, item_id, timestamp, message if type(message) is str else None)
+    return CustomEvent(stream, group, item_id, timestamp, name, data)

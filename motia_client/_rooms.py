@@ -1,0 +1,310 @@
+"""Local rooms and frame routing: the sans-I/O session of one client.
+
+A *room* is one server-side subscription: ``(stream, group, None)`` for a group,
+``(stream, group, id)`` for an item. Any number of local subscribers share a
+room (one join, one leave), each through its own view. The router:
+
+- says which frames to send: a join when a room gains its first subscriber
+  while connected, a leave when it loses its last, every join again (with fresh
+  subscription ids) when a connection opens;
+- routes each received frame to the rooms it concerns (PROTOCOL.md section 4):
+  a frame with an ``id`` to that item's room and its group's room, one without
+  to the group's room only, a sync to the room that asked for it; frames that
+  match no local room are ignored;
+- suppresses the identical copies a server sends once per matching server-side
+  subscription, so that every local subscriber sees each change and each custom
+  event exactly once.
+
+It never touches a socket: the caller sends what it returns and feeds it what
+the socket receives.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Generic, NamedTuple, TypeVar
+
+from pydantic import BaseModel
+
+from motia_client._exceptions import ItemValidationError
+from motia_client._protocol import (
+    CustomEvent,
+    MalformedFrame,
+    Refusal,
+    StateFrame,
+    decode_frame,
+    encode_join,
+    encode_leave,
+)
+from motia_client._state import GroupState, ItemState
+from motia_client._views import GroupView, ItemView
+
+__all__ = ["Delivery", "Room", "RoomKey", "Router"]
+
+S = TypeVar("S")
+RoomKey = tuple[str, str, str | None]
+View = ItemView[Any] | GroupView[Any]
+_PENDING_LIMIT = 256  # identical-copy counters kept at most (oldest dropped first)
+
+
+class Room(Generic[S]):
+    """One server-side subscription and the local subscribers sharing it."""
+
+    __slots__ = ("group", "item_id", "key", "members", "refused", "state", "stream", "sub_id")
+
+    def __init__(self, stream: str, group: str, item_id: str | None) -> None:
+        self.stream = stream
+        self.group = group
+        self.item_id = item_id
+        self.key: RoomKey = (stream, group, item_id)
+        self.state: ItemState | GroupState = ItemState() if item_id is not None else GroupState()
+        self.members: dict[S, View] = {}
+        self.sub_id: str | None = None  # the subscriptionId of the join on this connection
+        self.refused = False
+
+    @property
+    def is_group(self) -> bool:
+        """Whether this room follows a whole group (rather than one item)."""
+        return self.item_id is None
+
+    def apply(self, frame: StateFrame) -> dict[S, list[ItemValidationError]] | None:
+        """Apply a state frame to the shared reducer and every view.
+
+        Returns ``None`` when nothing changed, else the validation errors per
+        subscriber (an empty dict when there are none).
+        """
+        state = self.state
+        errors: dict[S, list[ItemValidationError]] = {}
+        if type(state) is GroupState:
+            members = self.members
+            for view in members.values():
+                view.freeze()  # type: ignore[union-attr]
+            delta = state.apply(frame)
+            if delta is None:
+                return None
+            for sub, view in members.items():
+                found = view.apply(delta)  # type: ignore[union-attr]
+                if found:
+                    errors[sub] = found
+            return errors
+        assert type(state) is ItemState
+        if not state.apply(frame):
+            return None
+        for sub, view in self.members.items():
+            found = view.refresh()  # type: ignore[union-attr]
+            if found:
+                errors[sub] = found
+        return errors
+
+    def __repr__(self) -> str:
+        name = "/".join(part for part in self.key if part is not None)
+        return f"<Room {name} members={len(self.members)} joined={self.sub_id is not None}>"
+
+
+class Delivery(NamedTuple):
+    """A frame that concerns ``room``: a state change, a custom event or a refusal.
+
+    For a state change, ``errors`` holds the validation errors per subscriber.
+    """
+
+    room: Room[Any]
+    frame: StateFrame | CustomEvent | Refusal
+    errors: dict[Any, list[ItemValidationError]] | None
+
+
+class Router(Generic[S]):
+    """Rooms, ref-counted joins and frame routing for one client (sans-I/O)."""
+
+    def __init__(self) -> None:
+        self.rooms: dict[RoomKey, Room[S]] = {}
+        self._member_room: dict[S, Room[S]] = {}
+        self._item_rooms: dict[tuple[str, str], int] = {}  # (stream, id) -> item rooms
+        self._pending: OrderedDict[str | bytes, int] = OrderedDict()
+        self.connected = False
+
+    # -- membership -----------------------------------------------------------
+
+    def add(
+        self,
+        sub: S,
+        stream: str,
+        group: str,
+        item_id: str | None = None,
+        *,
+        sort_key: str | None = None,
+        model: type[BaseModel] | None = None,
+    ) -> tuple[Room[S], View, str | None]:
+        """Add a local subscriber; return its room, its view and a join frame to send.
+
+        The view starts from the room's current state, so a subscriber joining a
+        room that is already synced sees the items at once. The join frame is
+        ``None`` when the room was already joined or the client is offline (the
+        join is then sent by :meth:`connection_made`).
+        """
+        key: RoomKey = (stream, group, item_id)
+        room = self.rooms.get(key)
+        join = None
+        if room is None:
+            room = self.rooms[key] = Room(stream, group, item_id)
+            if item_id is not None:
+                pair = (stream, item_id)
+                self._item_rooms[pair] = self._item_rooms.get(pair, 0) + 1
+            if self.connected:
+                join = self._join(room)
+        state = room.state
+        view: View
+        if isinstance(state, GroupState):
+            view = GroupView(state, sort_key, model)
+        else:
+            view = ItemView(state, model)
+        room.members[sub] = view
+        self._member_room[sub] = room
+        return room, view, join
+
+    def remove(self, sub: S) -> str | None:
+        """Remove a local subscriber; return the leave frame to send, if any."""
+        room = self._member_room.pop(sub, None)
+        if room is None:
+            return None
+        room.members.pop(sub, None)
+        if room.members:
+            return None
+        self._drop(room)
+        if room.sub_id is None or room.refused:
+            return None
+        leave = encode_leave(room.stream, room.group, room.item_id, room.sub_id)
+        room.sub_id = None
+        return leave
+
+    def room_of(self, sub: S) -> Room[S] | None:
+        """Return the room a subscriber belongs to, if it is still subscribed."""
+        return self._member_room.get(sub)
+
+    def _drop(self, room: Room[S]) -> None:
+        if self.rooms.get(room.key) is room:
+            del self.rooms[room.key]
+        if room.item_id is not None:
+            pair = (room.stream, room.item_id)
+            left = self._item_rooms.get(pair, 1) - 1
+            if left:
+                self._item_rooms[pair] = left
+            else:
+                self._item_rooms.pop(pair, None)
+
+    def _join(self, room: Room[S]) -> str:
+        frame, room.sub_id = encode_join(room.stream, room.group, room.item_id)
+        return frame
+
+    # -- connection -----------------------------------------------------------
+
+    def connection_made(self, *, retry_refused: bool = False) -> list[str]:
+        """A socket opened: return one join per live room (fresh subscription ids).
+
+        Refused rooms are joined again only with ``retry_refused`` (a new token).
+        """
+        self.connected = True
+        self._pending.clear()
+        frames = []
+        for room in self.rooms.values():
+            if room.refused and not retry_refused:
+                continue
+            room.refused = False
+            frames.append(self._join(room))
+        return frames
+
+    def connection_lost(self) -> None:
+        """The socket closed: every room is unjoined until the next connection."""
+        self.connected = False
+        self._pending.clear()
+        for room in self.rooms.values():
+            room.sub_id = None
+
+    # -- receiving ------------------------------------------------------------
+
+    def receive(self, raw: str | bytes) -> list[Delivery | MalformedFrame]:
+        """Decode one received frame and apply it; return what the subscribers must hear."""
+        frame = decode_frame(raw)
+        kind = type(frame)
+        if kind is MalformedFrame:
+            return [frame]  # type: ignore[list-item]
+        assert not isinstance(frame, MalformedFrame)
+        rooms = self.rooms
+        stream = frame.stream
+        group = frame.group
+        item_id = frame.item_id
+        if kind is Refusal:
+            return self._refuse(frame)  # type: ignore[arg-type]
+        if item_id is None:
+            room = rooms.get((stream, group, None))
+            if room is None:
+                return []
+            matched: tuple[Room[S], ...] = (room,)
+        elif kind is StateFrame and frame.kind == "sync":  # type: ignore[union-attr]
+            room = rooms.get((stream, group, item_id))
+            if room is None:
+                return []
+            matched = (room,)
+        else:
+            item_room = rooms.get((stream, group, item_id))
+            group_room = rooms.get((stream, group, None))
+            if self._is_copy(raw, stream, item_id, group_room is not None):
+                return []
+            if item_room is None:
+                if group_room is None:
+                    return []
+                matched = (group_room,)
+            elif group_room is None:
+                matched = (item_room,)
+            else:
+                matched = (item_room, group_room)
+        deliveries: list[Delivery | MalformedFrame] = []
+        if kind is StateFrame:
+            for room in matched:
+                if not room.refused:
+                    errors = room.apply(frame)  # type: ignore[arg-type]
+                    if errors is not None:
+                        deliveries.append(Delivery(room, frame, errors))
+        else:
+            for room in matched:
+                if not room.refused:
+                    deliveries.append(Delivery(room, frame, None))
+        return deliveries
+
+    def _is_copy(self, raw: str | bytes, stream: str, item_id: str, has_group: bool) -> bool:
+        """Whether ``raw`` is a further copy of a frame already handled.
+
+        A server sends one copy per matching server-side subscription: the
+        group's room plus every item room for ``(stream, id)`` (Motia 0.x keys
+        item rooms without the group). The first copy is handled; the next
+        ``copies - 1`` identical frames are skipped.
+        """
+        copies = self._item_rooms.get((stream, item_id), 0) + has_group
+        if copies < 2:
+            return False
+        pending = self._pending
+        left = pending.get(raw)
+        if left:
+            if left == 1:
+                del pending[raw]
+            else:
+                pending[raw] = left - 1
+            return True
+        pending[raw] = copies - 1
+        if len(pending) > _PENDING_LIMIT:
+            pending.popitem(last=False)
+        return False
+
+    def _refuse(self, frame: Refusal) -> list[Delivery | MalformedFrame]:
+        room = self.rooms.get((frame.stream, frame.group, frame.item_id))
+        if room is None and frame.item_id is None:
+            # A refusal without an id: the unsynced rooms of that group asked for it.
+            candidates = [
+                r
+                for r in self.rooms.values()
+                if r.stream == frame.stream and r.group == frame.group and not r.state.synced
+            ]
+            room = candidates[0] if len(candidates) == 1 else None
+        if room is None or room.refused:
+            return []
+        room.refused = True
+        return [Delivery(room, frame, None)]

@@ -1,0 +1,129 @@
+"""Item and group state reducers: the client state rules of PROTOCOL.md section 5.
+
+Everything that decides what a frame does to the state lives in this file:
+
+==========  ==============================  ======================================
+frame       item state                      group state
+==========  ==============================  ======================================
+sync        value = data                    replace all, unless older than last sync
+create      value = data                    upsert by key
+update      value = data                    upsert by key
+delete      value = None                    remove key, keep its timestamp (tombstone)
+==========  ==============================  ======================================
+
+Staleness: a frame strictly older than the last one applied (to the item, or to
+that key of the group, or than the group's last sync) is dropped. Equal
+timestamps are applied in arrival order: Motia servers stamp in milliseconds and
+token-by-token output shares them. A frame that changes nothing (an exact
+duplicate) reports no change, so nobody is notified.
+
+The reducers are pure: no I/O, no clock. ``apply`` returns what changed so the
+views (ordering, models) can follow in O(1) or O(log N).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from motia_client._protocol import StateFrame
+
+__all__ = ["GroupDelta", "GroupState", "ItemState", "Op"]
+
+_NEVER = -(1 << 62)  # older than any timestamp
+
+
+class Op:
+    """What a :class:`GroupDelta` did to the group."""
+
+    RESET = 0  # a sync replaced everything
+    UPSERT = 1  # one key was inserted or replaced
+    REMOVE = 2  # one key was removed
+
+
+class GroupDelta(NamedTuple):
+    """One change to a group: ``op`` on ``key`` (``None`` for a reset), ``old`` and ``new``."""
+
+    op: int
+    key: str | None
+    old: Any
+    new: Any
+
+
+class ItemState:
+    """The state of one item subscription: the item, or ``None``."""
+
+    __slots__ = ("synced", "timestamp", "value")
+
+    def __init__(self) -> None:
+        self.value: Any = None
+        self.timestamp = _NEVER
+        self.synced = False  # a first frame has arrived (even a null sync)
+
+    def apply(self, frame: StateFrame) -> bool:
+        """Apply one state frame; return whether the value changed."""
+        if frame.timestamp < self.timestamp:
+            return False
+        self.timestamp = frame.timestamp
+        new = None if frame.kind == "delete" else frame.data
+        if self.synced and new == self.value:
+            return False
+        self.synced = True
+        self.value = new
+        return True
+
+
+class GroupState:
+    """The state of one group subscription: items keyed by id, in natural order.
+
+    Natural order is the order of the last sync (the server sorts it), then
+    creation order; an update keeps an item's place.
+    """
+
+    __slots__ = ("_stamps", "floor", "items", "synced")
+
+    def __init__(self) -> None:
+        self.items: dict[str, Any] = {}
+        self._stamps: dict[str, int] = {}  # key -> timestamp of its last applied frame
+        self.floor = _NEVER  # timestamp of the last applied sync
+        self.synced = False
+
+    def apply(self, frame: StateFrame) -> GroupDelta | None:
+        """Apply one state frame; return what changed, or ``None`` if nothing did."""
+        timestamp = frame.timestamp
+        if frame.kind == "sync":
+            return self._sync(timestamp, frame.data)
+        key = frame.key
+        assert key is not None  # decode_frame guarantees a key for item-level kinds
+        last = self._stamps.get(key, self.floor)
+        if timestamp < last:
+            return None
+        self._stamps[key] = timestamp
+        items = self.items
+        old = items.get(key)
+        if frame.kind == "delete":
+            if old is None:
+                return None
+            del items[key]
+            return GroupDelta(Op.REMOVE, key, old, None)
+        new = frame.data
+        if old is not None and (old is new or old == new):
+            return None
+        items[key] = new
+        return GroupDelta(Op.UPSERT, key, old, new)
+
+    def _sync(self, timestamp: int, data: list[Any]) -> GroupDelta | None:
+        if timestamp < self.floor:
+            return None
+        items: dict[str, Any] = {}
+        for item in data:
+            key = item.get("id")
+            if type(key) is str:
+                items[key] = item
+        self.floor = timestamp
+        self._stamps = {}
+        if self.synced and items == self.items:
+            return None
+        self.synced = True
+        old = self.items
+        self.items = items
+        return GroupDelta(Op.RESET, None, old, items)

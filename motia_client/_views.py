@@ -1,0 +1,290 @@
+"""What one local subscription sees of a room's state: order, models, snapshots.
+
+A room's reducer (``_state``) is shared by every local subscriber; each
+subscriber has a view on it with its own ``sort_key`` and ``model``. Views
+follow the reducer's deltas: O(1) without a sort key, O(log N) with one (and
+O(1) when the sort value did not change). The ordered items are built only
+when someone reads them, and cached until the next change.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator, Sequence
+from typing import Any, Generic, TypeVar, overload
+
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+from sortedcontainers import SortedList
+
+from motia_client._exceptions import ItemValidationError
+from motia_client._state import GroupDelta, GroupState, ItemState, Op
+
+__all__ = ["GroupView", "ItemView", "Items", "sort_rank"]
+
+T = TypeVar("T")
+
+
+def sort_rank(value: Any) -> tuple[int, Any]:
+    """Return the comparable rank of a sort value.
+
+    Numbers compare as numbers and strings as strings (code points, like the
+    JS clients' ``<``); other values compare by their text; missing or null
+    values sort last. Ranks keep mixed types from ever comparing each other.
+    """
+    if value is None:
+        return (3, 0)
+    kind = type(value)
+    if kind is str:
+        return (1, value)
+    if kind is int or kind is float:
+        return (0, value)
+    return (2, str(value))
+
+
+class Items(Sequence[T]):
+    """An immutable, ordered snapshot of a group's items.
+
+    Built lazily: a snapshot nobody reads costs nothing. If a snapshot is still
+    referenced when the group next changes, its items are copied first, so a
+    kept snapshot never changes under its holder.
+    """
+
+    __slots__ = ("__weakref__", "_items", "_length", "_view")
+
+    def __init__(self, view: GroupView[T] | None, items: tuple[T, ...] | None, length: int):
+        self._view = view
+        self._items = items
+        self._length = length
+
+    def _materialize(self) -> tuple[T, ...]:
+        items = self._items
+        if items is None:
+            assert self._view is not None
+            items = self._items = self._view._ordered()
+            self._view = None
+        return items
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[T, ...]: ...
+    def __getitem__(self, index: int | slice) -> T | tuple[T, ...]:
+        return self._materialize()[index]
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self._materialize())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Items):
+            return self._materialize() == other._materialize()
+        if isinstance(other, (tuple, list)):
+            return self._materialize() == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._materialize())
+
+    def __repr__(self) -> str:
+        return f"Items({list(self._materialize())!r})"
+
+
+class _Validator(Generic[T]):
+    """Validates raw items against an optional pydantic model, collecting errors."""
+
+    __slots__ = ("errors", "model")
+
+    def __init__(self, model: type[BaseModel] | None) -> None:
+        self.model = model
+        self.errors: list[ItemValidationError] = []
+
+    def __call__(self, key: str | None, raw: Any) -> Any:
+        """Return the validated item, or ``None`` (with an error recorded) if invalid."""
+        model = self.model
+        if model is None or raw is None:
+            return raw
+        try:
+            return model.model_validate(raw)
+        except PydanticValidationError as exc:
+            detail = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '<item>'}: {err['msg']}"
+                for err in exc.errors()
+            )
+            self.errors.append(ItemValidationError(key, detail))
+            return None
+
+
+class ItemView(Generic[T]):
+    """One subscriber's view of an item room: the (validated) item or ``None``."""
+
+    __slots__ = ("_validate", "state", "value")
+
+    def __init__(self, state: ItemState, model: type[BaseModel] | None = None) -> None:
+        self.state = state
+        self._validate: _Validator[T] = _Validator(model)
+        self.value: T | None = None
+        self.refresh()
+
+    @property
+    def synced(self) -> bool:
+        """Whether the room has received its first state frame."""
+        return self.state.synced
+
+    def refresh(self) -> list[ItemValidationError]:
+        """Follow the reducer after it changed; return validation errors."""
+        self.value = self._validate(None, self.state.value)
+        errors, self._validate.errors = self._validate.errors, []
+        return errors
+
+
+class GroupView(Generic[T]):
+    """One subscriber's view of a group room: validated items in order."""
+
+    __slots__ = (
+        "__weakref__",
+        "_cache",
+        "_index",
+        "_models",
+        "_outstanding",
+        "_seq",
+        "_sort_key",
+        "_sort_keys",
+        "_validate",
+        "state",
+    )
+
+    def __init__(
+        self,
+        state: GroupState,
+        sort_key: str | None = None,
+        model: type[BaseModel] | None = None,
+    ) -> None:
+        self.state = state
+        self._sort_key = sort_key
+        self._validate: _Validator[T] = _Validator(model)
+        self._models: dict[str, Any] | None = {} if model is not None else None
+        self._index: SortedList | None = SortedList() if sort_key is not None else None
+        self._sort_keys: dict[str, tuple[Any, ...]] = {}
+        self._seq = 0
+        self._cache: tuple[T, ...] | None = None
+        self._outstanding: weakref.ref[Items[T]] | None = None
+        self.apply(GroupDelta(Op.RESET, None, {}, state.items))
+
+    @property
+    def synced(self) -> bool:
+        """Whether the room has received its first group sync."""
+        return self.state.synced
+
+    @property
+    def by_id(self) -> dict[str, T]:
+        """The current items keyed by id (a live dict: read it, do not keep or modify it)."""
+        if self._models is not None:
+            return self._models
+        return self.state.items
+
+    def __len__(self) -> int:
+        if self._models is not None:
+            return len(self._models)
+        return len(self.state.items)
+
+    def snapshot(self) -> Items[T]:
+        """Return the current items as an immutable snapshot, built only when read."""
+        if self._cache is not None:
+            return Items(None, self._cache, len(self._cache))
+        ref = self._outstanding
+        current = ref() if ref is not None else None
+        if current is not None:
+            return current
+        items: Items[T] = Items(self, None, len(self))
+        self._outstanding = weakref.ref(items)
+        return items
+
+    def freeze(self) -> None:
+        """Call before the shared reducer changes: a snapshot someone holds keeps its items."""
+        ref = self._outstanding
+        if ref is not None:
+            held = ref()
+            if held is not None and held._items is None:
+                held._materialize()
+
+    def apply(self, delta: GroupDelta) -> list[ItemValidationError]:
+        """Follow one reducer delta (after :meth:`freeze`); return its validation errors."""
+        self._cache = None
+        self._outstanding = None
+        op = delta.op
+        if op == Op.RESET:
+            self._reset(delta.new)
+        else:
+            key = delta.key
+            assert key is not None
+            if op == Op.UPSERT:
+                self._upsert(key, delta.new)
+            else:
+                self._remove(key)
+        if not self._validate.errors:
+            return []
+        errors, self._validate.errors = self._validate.errors, []
+        return errors
+
+    def _reset(self, items: dict[str, Any]) -> None:
+        if self._models is not None:
+            validate = self._validate
+            models = {}
+            for key, raw in items.items():
+                value = validate(key, raw)
+                if value is not None:
+                    models[key] = value
+            self._models = models
+        if self._index is not None:
+            sort_key = self._sort_key
+            keys: dict[str, tuple[Any, ...]] = {}
+            for seq, (key, raw) in enumerate(items.items()):
+                if self._models is None or key in self._models:
+                    keys[key] = (*sort_rank(raw.get(sort_key)), seq, key)
+            self._seq = len(items)
+            self._sort_keys = keys
+            self._index = SortedList(keys.values())
+
+    def _upsert(self, key: str, raw: Any) -> None:
+        if self._models is not None:
+            value = self._validate(key, raw)
+            if value is None:
+                self._remove(key)
+                return
+            self._models[key] = value
+        index = self._index
+        if index is not None:
+            rank = sort_rank(raw.get(self._sort_key))
+            old = self._sort_keys.get(key)
+            if old is not None:
+                if old[0] == rank[0] and old[1] == rank[1]:
+                    return  # same sort value: the order is unchanged
+                index.remove(old)
+                seq = old[2]
+            else:
+                seq = self._seq
+                self._seq += 1
+            new = (*rank, seq, key)
+            self._sort_keys[key] = new
+            index.add(new)
+
+    def _remove(self, key: str) -> None:
+        if self._models is not None:
+            self._models.pop(key, None)
+        if self._index is not None:
+            old = self._sort_keys.pop(key, None)
+            if old is not None:
+                self._index.remove(old)
+
+    def _ordered(self) -> tuple[T, ...]:
+        """Build (and cache) the ordered items: O(N), once per change at most."""
+        if self._cache is None:
+            source = self._models if self._models is not None else self.state.items
+            if self._index is None:
+                self._cache = tuple(source.values())
+            else:
+                self._cache = tuple([source[entry[3]] for entry in self._index])
+        return self._cache
