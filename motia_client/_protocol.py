@@ -39,8 +39,13 @@ ACCESS_DENIED = "STREAM_ACCESS_DENIED"
 _PREVIEW = 120
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _stdlib_loads(raw: str | bytes) -> Any:
-    return json.loads(raw)
+    # Reject NaN and Infinity like orjson: both decoders accept the same frames.
+    return json.loads(raw, parse_constant=_reject_constant)
 
 
 def _stdlib_dumps(value: Any) -> str:
@@ -164,13 +169,16 @@ def decode_frame(raw: str | bytes) -> Frame:
     if item_id is not None and type(item_id) is not str:
         return MalformedFrame("id must be a string or null", _preview(raw))
     kind = event.get("type")
+    if type(kind) is not str:  # a list or object type is unhashable: never look it up
+        return MalformedFrame(f"unknown event type {kind!r:.60}", _preview(raw))
     if kind in _STATE_KINDS:
-        return _decode_state(kind, stream, group, item_id, timestamp, event.get("data"), raw)
+        state_kind: StateKind = kind  # type: ignore[assignment]  # checked just above
+        return _decode_state(state_kind, stream, group, item_id, timestamp, event.get("data"), raw)
     if kind == "event":
         return _decode_custom(stream, group, item_id, timestamp, event.get("event"), raw)
     if kind == "unauthorized":
         return Refusal(stream, group, item_id, timestamp, None)
-    return MalformedFrame(f"unknown event type {kind!r}", _preview(raw))
+    return MalformedFrame(f"unknown event type {kind!r:.60}", _preview(raw))
 
 
 def _decode_state(
