@@ -1,0 +1,102 @@
+"""Credentials: where a token travels, how it is checked, and how it stays secret.
+
+PROTOCOL.md section 2: a token travels as the subprotocol pair
+``["Authorization", token]`` (the official clients' way), as an
+``Authorization: Bearer`` header, or as the ``authToken`` query parameter.
+Nothing in this module, or anything that calls it, puts a token in a log line,
+an exception message or a repr: URLs are shown without their query string.
+"""
+
+from __future__ import annotations
+
+import inspect
+import string
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["AuthMode", "Credentials", "TokenSource", "check_token", "redact_url", "resolve"]
+
+AuthMode = Literal["subprotocol", "header", "query"]
+TokenSource = str | Callable[[], str] | Callable[[], Awaitable[str]] | None
+
+# RFC 7230 tchar: the only characters a Sec-WebSocket-Protocol value may hold.
+_TCHAR = frozenset("!#$%&'*+-.^_`|~" + string.digits + string.ascii_letters)
+
+
+def check_token(token: str, mode: AuthMode) -> None:
+    """Raise ``ValueError`` if ``token`` cannot travel the chosen way (never quoting it)."""
+    if not isinstance(token, str) or not token:
+        raise ValueError("the token must be a non-empty string")
+    if mode == "subprotocol":
+        bad = sorted({c for c in token if c not in _TCHAR})
+        if bad:
+            shown = ", ".join(repr(c) if c != " " else "space" for c in bad)
+            raise ValueError(
+                f"the token holds characters that cannot travel as a WebSocket subprotocol "
+                f"({shown}); pass auth='header' (Authorization: Bearer) or auth='query' "
+                "(?authToken=) instead"
+            )
+    elif mode == "header" and any(c in token for c in "\r\n\0"):
+        raise ValueError("the token holds line breaks or NUL, which no header can carry")
+
+
+def redact_url(url: str) -> str:
+    """Return ``url`` without query, fragment or user info: safe to log and show."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path or "/", "", ""))
+
+
+async def resolve(source: TokenSource) -> str | None:
+    """Return the current token from a string or a sync or async callable."""
+    if source is None or isinstance(source, str):
+        return source
+    value = source()
+    if inspect.isawaitable(value):
+        value = await value
+    if value is not None and not isinstance(value, str):
+        raise TypeError("the token callable must return a string or None")
+    return value
+
+
+@dataclass(frozen=True, repr=False)
+class Credentials:
+    """What one connection attempt presents: the URL, subprotocols and headers to use."""
+
+    url: str
+    subprotocols: tuple[str, ...]
+    headers: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def build(
+        cls,
+        url: str,
+        token: str | None,
+        mode: AuthMode,
+        headers: dict[str, str] | None = None,
+    ) -> Credentials:
+        """Place ``token`` on the wire the ``mode`` way (checking it first)."""
+        extra = tuple((headers or {}).items())
+        if token is None:
+            return cls(url, (), extra)
+        check_token(token, mode)
+        if mode == "subprotocol":
+            return cls(url, ("Authorization", token), extra)
+        if mode == "header":
+            return cls(url, (), (*extra, ("Authorization", f"Bearer {token}")))
+        parts = urllib.parse.urlsplit(url)
+        query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+        query = [(k, v) for k, v in query if k != "authToken"] + [("authToken", token)]
+        return cls(
+            url=parts._replace(query=urllib.parse.urlencode(query)).geturl(),
+            subprotocols=(),
+            headers=extra,
+        )
+
+    def __repr__(self) -> str:
+        return f"Credentials(url={redact_url(self.url)!r}, <secret>)"

@@ -1,0 +1,167 @@
+"""The socket under the client: a small interface and its ``websockets`` implementation.
+
+A transport factory takes a :class:`ConnectRequest` and returns an open
+:class:`Transport`; the client only sends text, receives frames and closes.
+Keepalive pings run inside the transport (only it owns the socket), and a
+missed pong surfaces as a lost connection from :meth:`Transport.recv`. Tests
+inject an in-memory transport through the same factory.
+
+Foreign exceptions are translated here, at the boundary: a refused upgrade
+with 401/403 becomes :class:`AuthenticationError`, an oversized frame
+:class:`FrameTooLarge`, anything else that breaks the connection
+:class:`MotiaConnectionError`. Redirects are never followed: a token must not
+travel to another host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl as ssl_module
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidStatus,
+    InvalidURI,
+)
+from websockets.frames import CloseCode
+from websockets.typing import Subprotocol
+
+from motia_client._auth import Credentials, redact_url
+from motia_client._exceptions import (
+    AuthenticationError,
+    FrameTooLarge,
+    MotiaConnectionError,
+    MotiaTimeout,
+)
+
+__all__ = ["ConnectRequest", "Transport", "TransportFactory", "websockets_transport"]
+
+DEFAULT_MAX_SIZE = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, repr=False)
+class ConnectRequest:
+    """Everything one connection attempt needs."""
+
+    credentials: Credentials
+    ssl: ssl_module.SSLContext | bool | None = None
+    max_size: int = DEFAULT_MAX_SIZE
+    ping_interval: float | None = 20.0
+    ping_timeout: float | None = 20.0
+    open_timeout: float = 10.0
+
+    @property
+    def safe_url(self) -> str:
+        """The URL without its query string (where a token may be): safe to show."""
+        return redact_url(self.credentials.url)
+
+    def __repr__(self) -> str:
+        return f"ConnectRequest(url={self.safe_url!r})"
+
+
+class Transport(Protocol):
+    """An open message socket carrying the Motia stream protocol."""
+
+    async def send(self, text: str) -> None:
+        """Send one text frame; raise :class:`MotiaConnectionError` if the socket is gone."""
+
+    async def recv(self) -> str | bytes:
+        """Return the next frame; raise a :class:`MotiaConnectionError` when it ends."""
+
+    async def close(self) -> None:
+        """Close the socket; safe to call twice."""
+
+
+TransportFactory = Callable[[ConnectRequest], Awaitable[Transport]]
+
+
+class _NoRedirects(connect):
+    """``websockets.connect`` that never follows a redirect (tokens stay on this host)."""
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        return exc
+
+
+class WebsocketsTransport:
+    """The default transport, on the ``websockets`` asyncio implementation."""
+
+    def __init__(self, connection: ClientConnection, request: ConnectRequest) -> None:
+        self._connection = connection
+        self._request = request
+
+    async def send(self, text: str) -> None:
+        """Send one text frame."""
+        try:
+            await self._connection.send(text)
+        except ConnectionClosed as exc:
+            raise self._lost(exc) from exc
+
+    async def recv(self) -> str | bytes:
+        """Return the next text or binary frame."""
+        try:
+            return await self._connection.recv()
+        except ConnectionClosed as exc:
+            raise self._lost(exc) from exc
+
+    async def close(self) -> None:
+        """Close with a normal closure code."""
+        await self._connection.close()
+
+    def _lost(self, exc: ConnectionClosed) -> MotiaConnectionError | FrameTooLarge:
+        sent = exc.sent
+        if sent is not None and sent.code == CloseCode.MESSAGE_TOO_BIG:
+            return FrameTooLarge(self._request.max_size)
+        rcvd = exc.rcvd
+        if rcvd is not None:
+            detail = f"the server closed the connection (code {rcvd.code})"
+        elif sent is not None and sent.code == CloseCode.INTERNAL_ERROR:
+            detail = "the keepalive ping got no answer in time"
+        else:
+            detail = "the connection was lost"
+        return MotiaConnectionError(f"{detail}: {self._request.safe_url}")
+
+
+async def websockets_transport(request: ConnectRequest) -> Transport:
+    """Open a :class:`WebsocketsTransport` for ``request``."""
+    creds = request.credentials
+    ssl_arg: ssl_module.SSLContext | bool | None = request.ssl
+    if ssl_arg is False:
+        ssl_arg = ssl_module.create_default_context()
+        ssl_arg.check_hostname = False
+        ssl_arg.verify_mode = ssl_module.CERT_NONE
+    if not creds.url.startswith("wss:"):
+        ssl_arg = None
+    try:
+        connection = await _NoRedirects(
+            creds.url,
+            subprotocols=[Subprotocol(p) for p in creds.subprotocols] or None,
+            additional_headers=list(creds.headers) or None,
+            ssl=ssl_arg,
+            open_timeout=request.open_timeout,
+            ping_interval=request.ping_interval,
+            ping_timeout=request.ping_timeout,
+            max_size=request.max_size,
+            max_queue=None,
+            compression=None,
+        )
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        if status in (401, 403):
+            raise AuthenticationError(status, request.safe_url) from None
+        raise MotiaConnectionError(
+            f"the server at {request.safe_url} refused the upgrade (HTTP {status})"
+        ) from None
+    except (TimeoutError, asyncio.TimeoutError) as exc:
+        raise MotiaTimeout(f"opening {request.safe_url} timed out") from exc
+    except InvalidURI:
+        raise ValueError(f"not a ws:// or wss:// URL: {request.safe_url}") from None
+    except (OSError, InvalidHandshake, ConnectionClosed) as exc:
+        raise MotiaConnectionError(
+            f"could not connect to {request.safe_url}: {type(exc).__name__}"
+        ) from exc
+    return WebsocketsTransport(connection, request)
