@@ -16,8 +16,10 @@ from motia_client._exceptions import (
     SubscriptionRefused,
     UnexpectedContentType,
 )
+from motia_client._http import AsyncMotiaHttp, MotiaHttp
 
 __all__ = [
+    "AsyncMotiaHttp",
     "AuthenticationError",
     "ClientClosedError",
     "EventDataError",
@@ -26,6 +28,7 @@ __all__ = [
     "ItemValidationError",
     "MotiaConnectionError",
     "MotiaError",
+    "MotiaHttp",
     "MotiaTimeout",
     "ProtocolError",
     "SubscriptionRefused",
