@@ -36,8 +36,9 @@ from motia_client._transport import (
     DEFAULT_MAX_SIZE,
     ConnectRequest,
     Transport,
+    TransportChoice,
     TransportFactory,
-    websockets_transport,
+    pick_transport,
 )
 from motia_client._views import GroupView, ItemView
 
@@ -56,7 +57,9 @@ class AsyncStreamClient:
     ``auth`` picks how it travels: ``"subprotocol"`` (default, like the official
     clients), ``"header"`` (``Authorization: Bearer``) or ``"query"``
     (``?authToken=``). ``reconnect`` is ``True`` (the default policy), a
-    :class:`ReconnectPolicy`, or ``False``.
+    :class:`ReconnectPolicy`, or ``False``. ``transport`` is ``"auto"`` (picows
+    when the ``fast`` extra is installed, else websockets), ``"websockets"``,
+    ``"picows"`` or a factory (tests inject in-memory transports this way).
     """
 
     def __init__(
@@ -72,7 +75,7 @@ class AsyncStreamClient:
         ping_timeout: float | None = 20.0,
         open_timeout: float = 10.0,
         max_size: int = DEFAULT_MAX_SIZE,
-        transport: TransportFactory | None = None,
+        transport: TransportChoice = "auto",
     ) -> None:
         if not url.startswith(("ws://", "wss://")):
             raise ValueError(f"the stream URL must start with ws:// or wss://: {redact_url(url)}")
@@ -93,7 +96,7 @@ class AsyncStreamClient:
         self._ping_timeout = ping_timeout
         self._open_timeout = open_timeout
         self._max_size = max_size
-        self._factory: TransportFactory = transport or websockets_transport
+        self._factory: TransportFactory = pick_transport(transport)
         self._router: Router[Subscription[Any]] = Router()
         self._state = ConnectionState.IDLE
         self._state_listeners: list[StateListener] = []

@@ -19,7 +19,7 @@ import asyncio
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import (
@@ -39,7 +39,14 @@ from motia_client._exceptions import (
     MotiaTimeout,
 )
 
-__all__ = ["ConnectRequest", "Transport", "TransportFactory", "websockets_transport"]
+__all__ = [
+    "ConnectRequest",
+    "Transport",
+    "TransportChoice",
+    "TransportFactory",
+    "pick_transport",
+    "websockets_transport",
+]
 
 DEFAULT_MAX_SIZE = 64 * 1024 * 1024
 
@@ -78,6 +85,26 @@ class Transport(Protocol):
 
 
 TransportFactory = Callable[[ConnectRequest], Awaitable[Transport]]
+TransportChoice = Literal["auto", "websockets", "picows"] | TransportFactory
+
+
+def pick_transport(choice: TransportChoice) -> TransportFactory:
+    """Resolve ``transport=``: ``auto`` is picows when installed, else websockets."""
+    if callable(choice):
+        return choice
+    if choice == "websockets":
+        return websockets_transport
+    if choice in ("auto", "picows"):
+        try:
+            from motia_client._picows_transport import picows_transport
+        except ImportError:
+            if choice == "picows":
+                raise ImportError(
+                    "transport='picows' needs the fast extra: pip install 'motia-client[fast]'"
+                ) from None
+            return websockets_transport
+        return picows_transport
+    raise ValueError("transport must be 'auto', 'websockets', 'picows' or a factory")
 
 
 class _NoRedirects(connect):

@@ -1,0 +1,210 @@
+"""The fast transport, on ``picows`` (the ``motia-client[fast]`` extra).
+
+Same contract as the ``websockets`` transport (``_transport``): frames in,
+text out, keepalive inside, foreign errors translated, no redirects. picows
+hands over raw frames from its Cython parser, so this module reassembles
+fragmented messages and enforces ``max_size`` on whole messages itself.
+Received messages wait in a deque; :meth:`PicowsTransport.recv` only suspends
+when it is empty, so a burst of frames costs no event-loop round trip each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl as ssl_module
+from collections import deque
+from typing import Any
+
+from picows import (
+    WSCloseCode,
+    WSError,
+    WSFrame,
+    WSInvalidStatusError,
+    WSListener,
+    WSMsgType,
+    WSTransport,
+    ws_connect,
+)
+
+from motia_client._exceptions import (
+    AuthenticationError,
+    FrameTooLarge,
+    MotiaConnectionError,
+    MotiaTimeout,
+)
+from motia_client._transport import ConnectRequest, Transport
+
+__all__ = ["PicowsTransport", "picows_transport"]
+
+
+class _Listener(WSListener):
+    """Collects whole messages from picows callbacks into a deque."""
+
+    def __init__(self, max_size: int) -> None:
+        self.max_size = max_size
+        self.messages: deque[bytes] = deque()
+        self.waiter: asyncio.Future[None] | None = None
+        self.fragments: bytearray | None = None
+        self.fragment_type = WSMsgType.TEXT
+        self.error: BaseException | None = None
+        self.closed = False
+        self.transport: WSTransport | None = None
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.transport = transport
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        msg_type = frame.msg_type
+        if frame.fin and msg_type is not WSMsgType.CONTINUATION:
+            if msg_type is WSMsgType.TEXT or msg_type is WSMsgType.BINARY:
+                self._push(frame.get_payload_as_bytes())
+            elif msg_type is WSMsgType.CLOSE:
+                transport.send_close(frame.get_close_code())
+                transport.disconnect()
+            return
+        if msg_type is WSMsgType.CONTINUATION:
+            if self.fragments is None:
+                self._abort(transport, WSCloseCode.PROTOCOL_ERROR)
+                return
+            self.fragments += frame.get_payload_as_memoryview()
+        else:  # the first frame of a fragmented message
+            self.fragments = bytearray(frame.get_payload_as_memoryview())
+        if len(self.fragments) > self.max_size:
+            self.fragments = None
+            self.error = FrameTooLarge(self.max_size)
+            self._abort(transport, WSCloseCode.MESSAGE_TOO_BIG)
+            return
+        if frame.fin:
+            message, self.fragments = bytes(self.fragments), None
+            self._push(message)
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self.closed = True
+        handshake = transport.close_handshake
+        if self.error is None and handshake is not None:
+            sent = handshake.sent
+            if sent is not None and sent.code is WSCloseCode.MESSAGE_TOO_BIG:
+                self.error = FrameTooLarge(self.max_size)
+        self._wake()
+
+    def _push(self, message: bytes) -> None:
+        self.messages.append(message)
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        self.waiter = None
+
+    def _abort(self, transport: WSTransport, code: WSCloseCode) -> None:
+        transport.send_close(code)
+        transport.disconnect()
+
+
+class PicowsTransport:
+    """A :class:`Transport` on a picows connection."""
+
+    def __init__(self, transport: WSTransport, listener: _Listener, request: ConnectRequest):
+        self._transport = transport
+        self._listener = listener
+        self._request = request
+
+    async def send(self, text: str) -> None:
+        """Send one text frame."""
+        if self._listener.closed:
+            raise self._lost()
+        self._transport.send(WSMsgType.TEXT, text.encode())
+
+    async def recv(self) -> bytes:
+        """Return the next whole message (text frames as UTF-8 bytes)."""
+        listener = self._listener
+        messages = listener.messages
+        while not messages:
+            if listener.closed:
+                raise self._lost()
+            waiter = listener.waiter = asyncio.get_running_loop().create_future()
+            await waiter
+        return messages.popleft()
+
+    async def close(self) -> None:
+        """Send a normal close and wait briefly for the disconnect."""
+        transport = self._transport
+        if not self._listener.closed:
+            transport.send_close(WSCloseCode.OK)
+            transport.disconnect()
+        try:
+            await asyncio.wait_for(transport.wait_disconnected(), 5)
+        except (TimeoutError, asyncio.TimeoutError):
+            transport.disconnect(graceful=False)
+
+    def _lost(self) -> MotiaConnectionError | FrameTooLarge:
+        error = self._listener.error
+        if isinstance(error, FrameTooLarge):
+            return error
+        handshake = self._transport.close_handshake
+        url = self._request.safe_url
+        if handshake is not None and handshake.recv is not None:
+            code = handshake.recv.code
+            value = code.value if isinstance(code, WSCloseCode) else code
+            return MotiaConnectionError(f"the server closed the connection (code {value}): {url}")
+        return MotiaConnectionError(f"the connection was lost: {url}")
+
+
+def _ssl_context(request: ConnectRequest) -> ssl_module.SSLContext | None:
+    if not request.credentials.url.startswith("wss:"):
+        return None
+    if isinstance(request.ssl, ssl_module.SSLContext):
+        return request.ssl
+    context = ssl_module.create_default_context()
+    if request.ssl is False:
+        context.check_hostname = False
+        context.verify_mode = ssl_module.CERT_NONE
+    return context
+
+
+async def picows_transport(request: ConnectRequest) -> Transport:
+    """Open a :class:`PicowsTransport` for ``request``."""
+    creds = request.credentials
+    headers: list[tuple[str, str]] = list(creds.headers)
+    if creds.subprotocols:
+        headers.append(("Sec-WebSocket-Protocol", ", ".join(creds.subprotocols)))
+    max_size = request.max_size
+    ping = request.ping_interval is not None and request.ping_timeout is not None
+    options: dict[str, Any] = {}
+    if ping:
+        options["auto_ping_idle_timeout"] = request.ping_interval
+        options["auto_ping_reply_timeout"] = request.ping_timeout
+    try:
+        transport, listener = await ws_connect(
+            lambda: _Listener(max_size),
+            creds.url,
+            ssl_context=_ssl_context(request),
+            websocket_handshake_timeout=request.open_timeout,
+            enable_auto_ping=ping,
+            enable_auto_pong=True,
+            max_frame_size=max_size,
+            extra_headers=headers or None,
+            max_redirects=0,
+            logger_name="motia_client.picows",
+            **options,
+        )
+    except WSInvalidStatusError as exc:
+        status = int(exc.response.status) if exc.response is not None else 0
+        if status in (401, 403):
+            raise AuthenticationError(status, request.safe_url) from None
+        raise MotiaConnectionError(
+            f"the server at {request.safe_url} refused the upgrade (HTTP {status})"
+        ) from None
+    except (TimeoutError, asyncio.TimeoutError):
+        raise MotiaTimeout(f"opening {request.safe_url} timed out") from None
+    except (OSError, WSError) as exc:
+        raise MotiaConnectionError(
+            f"could not connect to {request.safe_url}: {type(exc).__name__}"
+        ) from None
+    assert isinstance(listener, _Listener)
+    return PicowsTransport(transport, listener, request)
