@@ -35,6 +35,7 @@ from motia_client._protocol import (
     decode_frame,
     encode_join,
     encode_leave,
+    loads,
 )
 from motia_client._state import GroupState, ItemState
 from motia_client._views import GroupView, ItemView
@@ -118,7 +119,9 @@ class Router(Generic[S]):
     def __init__(self) -> None:
         self.rooms: dict[RoomKey, Room[S]] = {}
         self._member_room: dict[S, Room[S]] = {}
-        self._item_rooms: dict[tuple[str, str], int] = {}  # (stream, id) -> item rooms
+        # (stream, id) -> item rooms the server holds a subscription for (not refused)
+        self._item_rooms: dict[tuple[str, str], int] = {}
+        self._iii: bool | None = None  # this connection's dialect, learned when it matters
         self._pending: OrderedDict[str | bytes, int] = OrderedDict()
         self.connected = False
 
@@ -147,8 +150,7 @@ class Router(Generic[S]):
         if room is None:
             room = self.rooms[key] = Room(stream, group, item_id)
             if item_id is not None:
-                pair = (stream, item_id)
-                self._item_rooms[pair] = self._item_rooms.get(pair, 0) + 1
+                self._count_item_room(room, 1)
             if self.connected:
                 join = self._join(room)
         state = room.state
@@ -183,13 +185,17 @@ class Router(Generic[S]):
     def _drop(self, room: Room[S]) -> None:
         if self.rooms.get(room.key) is room:
             del self.rooms[room.key]
-        if room.item_id is not None:
-            pair = (room.stream, room.item_id)
-            left = self._item_rooms.get(pair, 1) - 1
-            if left:
-                self._item_rooms[pair] = left
-            else:
-                self._item_rooms.pop(pair, None)
+        if room.item_id is not None and not room.refused:
+            self._count_item_room(room, -1)
+
+    def _count_item_room(self, room: Room[S], change: int) -> None:
+        assert room.item_id is not None
+        pair = (room.stream, room.item_id)
+        left = self._item_rooms.get(pair, 0) + change
+        if left > 0:
+            self._item_rooms[pair] = left
+        else:
+            self._item_rooms.pop(pair, None)
 
     def _join(self, room: Room[S]) -> str:
         frame, room.sub_id = encode_join(room.stream, room.group, room.item_id)
@@ -204,11 +210,15 @@ class Router(Generic[S]):
         """
         self.connected = True
         self._pending.clear()
+        self._iii = None
         frames = []
         for room in self.rooms.values():
-            if room.refused and not retry_refused:
-                continue
-            room.refused = False
+            if room.refused:
+                if not retry_refused:
+                    continue
+                room.refused = False
+                if room.item_id is not None:
+                    self._count_item_room(room, 1)
             frames.append(self._join(room))
         return frames
 
@@ -247,7 +257,7 @@ class Router(Generic[S]):
         else:
             item_room = rooms.get((stream, group, item_id))
             group_room = rooms.get((stream, group, None))
-            if self._is_copy(raw, stream, item_id, group_room is not None):
+            if self._is_copy(raw, (stream, item_id), item_room, group_room):
                 return []
             if item_room is None:
                 if group_room is None:
@@ -270,15 +280,26 @@ class Router(Generic[S]):
                     deliveries.append(Delivery(room, frame, None))
         return deliveries
 
-    def _is_copy(self, raw: str | bytes, stream: str, item_id: str, has_group: bool) -> bool:
+    def _is_copy(
+        self,
+        raw: str | bytes,
+        pair: tuple[str, str],
+        item_room: Room[S] | None,
+        group_room: Room[S] | None,
+    ) -> bool:
         """Whether ``raw`` is a further copy of a frame already handled.
 
         A server sends one copy per matching server-side subscription: the
-        group's room plus every item room for ``(stream, id)`` (Motia 0.x keys
-        item rooms without the group). The first copy is handled; the next
-        ``copies - 1`` identical frames are skipped.
+        group's room, the item's room and, on Motia 0.x (which keys item rooms
+        without the group), the rooms of the same item id in other groups.
+        Refused rooms have no server-side subscription. The first copy is
+        handled; the next ``copies - 1`` identical frames are skipped.
         """
-        copies = self._item_rooms.get((stream, item_id), 0) + has_group
+        own = item_room is not None and not item_room.refused
+        copies = own + (group_room is not None and not group_room.refused)
+        others = self._item_rooms.get(pair, 0) - own
+        if others and not self._is_iii(raw):
+            copies += others
         if copies < 2:
             return False
         pending = self._pending
@@ -294,6 +315,13 @@ class Router(Generic[S]):
             pending.popitem(last=False)
         return False
 
+    def _is_iii(self, raw: str | bytes) -> bool:
+        """Whether this connection speaks the iii dialect (top-level ``"type": "stream"``)."""
+        if self._iii is None:
+            message = loads(raw)  # decode_frame parsed it already: a JSON object
+            self._iii = message.get("type") == "stream"
+        return self._iii
+
     def _refuse(self, frame: Refusal) -> list[Delivery | MalformedFrame]:
         room = self.rooms.get((frame.stream, frame.group, frame.item_id))
         if room is None and frame.item_id is None:
@@ -307,4 +335,6 @@ class Router(Generic[S]):
         if room is None or room.refused:
             return []
         room.refused = True
+        if room.item_id is not None:
+            self._count_item_room(room, -1)
         return [Delivery(room, frame, None)]
