@@ -1,1 +1,36 @@
-"""server_stub: a reference Motia stream server for demos and tests."""
+"""server_stub: the reference Motia stream server, for demos and tests.
+
+``StubServer`` runs it in-process (``async with``, or ``.in_thread()`` for blocking
+code); ``motia-stub`` runs it from the command line. Streams are declared with
+``StreamConfig``; the store and its fan-out sit behind the ``StreamStore`` protocol,
+implemented in memory by ``MemoryStore``.
+"""
+
+from __future__ import annotations
+
+from .errors import ItemNotFound, OpError, SchemaError, StoreError, StubError
+from .frames import Dialect, Frame, Room
+from .memory_store import MemoryStore
+from .server import StubServer
+from .store import Change, StreamStore
+from .streams import AuthContext, HookContext, JoinResult, StreamConfig, Subscription
+
+__all__ = [
+    "AuthContext",
+    "Change",
+    "Dialect",
+    "Frame",
+    "HookContext",
+    "ItemNotFound",
+    "JoinResult",
+    "MemoryStore",
+    "OpError",
+    "Room",
+    "SchemaError",
+    "StoreError",
+    "StreamConfig",
+    "StreamStore",
+    "StubError",
+    "StubServer",
+    "Subscription",
+]

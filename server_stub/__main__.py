@@ -1,14 +1,95 @@
-"""Entry point of the ``motia-stub`` console script."""
+"""Entry point of the ``motia-stub`` console script.
+
+    motia-stub [--host 127.0.0.1] [--port 3000] [--dialect motia|iii] [--token TOKEN] [--demo]
+
+Logs go to stderr; the token is never printed. SIGINT/SIGTERM stop it cleanly.
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import logging
+import signal
 import sys
+from collections.abc import Sequence
+
+from .frames import DIALECTS
+from .logs import install_redaction
+from .server import StubServer
+
+log = logging.getLogger("server_stub")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the reference server (not built yet: says so instead of failing)."""
-    print("motia-stub is not built yet (see issue 3).", file=sys.stderr)
-    return 2
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line, validated by argparse."""
+    parser = argparse.ArgumentParser(
+        prog="motia-stub",
+        description="The reference Motia stream server: HTTP steps and streams on one port.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=3000, help="port to bind; 0 picks a free one")
+    parser.add_argument("--dialect", choices=DIALECTS, default="motia", help="envelope dialect")
+    parser.add_argument("--token", default=None, help="token clients must present (if any)")
+    parser.add_argument("--demo", action="store_true", help="keep a lively demo dataset going")
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    args = parser.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        parser.error("--port must be between 0 and 65535")
+    if args.token is not None and not args.token:
+        parser.error("--token must not be empty")
+    return args
+
+
+async def serve(args: argparse.Namespace) -> int:
+    """Run until SIGINT or SIGTERM; 1 if the port cannot be bound."""
+    stub = StubServer(
+        host=args.host,
+        port=args.port,
+        dialect=args.dialect,
+        token=args.token,
+        demo=args.demo,
+        access_log=True,
+    )
+    try:
+        await stub.start()
+    except OSError as exc:
+        log.error("cannot listen on %s:%s: %s", args.host, args.port, exc.strerror or exc)
+        return 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info(
+        "streams at %s, HTTP at %s, dialect %s, token auth %s%s",
+        stub.ws_url,
+        stub.http_url,
+        stub.dialect,
+        "on" if args.token else "off",
+        ", demo data on" if args.demo else "",
+    )
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        log.info("stopping")
+        await stub.stop()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the arguments, set up logging on stderr, run the server."""
+    args = parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    install_redaction()
+    return asyncio.run(serve(args))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,88 @@
+"""Assembles the server: the shared context and the Starlette app on one port.
+
+``/`` serves both the stream WebSocket and ``GET /`` (a small JSON description, handy
+as a readiness probe); the seed steps are mounted next to it. Every error answer is
+JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+
+from .auth import Authenticator, AuthFunction
+from .context import AppContext
+from .frames import Dialect, FrameEncoder
+from .http_common import HttpError, http_error_handler
+from .http_stream import stream_routes
+from .http_todo import todo_routes
+from .limits import DEFAULT_MAX_QUEUE, MAX_BACKGROUND_TASKS
+from .memory_store import MemoryStore
+from .seeds import install_seed_triggers, seed_streams
+from .state import StateStore
+from .store import StreamStore
+from .streams import StreamConfig, StreamRegistry
+from .tasks import TaskSet
+from .ws import StreamEndpoint
+
+
+def build_context(
+    *,
+    dialect: Dialect = "motia",
+    token: str | None = None,
+    auth: AuthFunction | None = None,
+    streams: Iterable[StreamConfig] = (),
+    max_queue: int = DEFAULT_MAX_QUEUE,
+    strict_streams: bool = False,
+    store: StreamStore | None = None,
+) -> AppContext:
+    """Seed streams (plus ``streams``), a store validating against them, the seed triggers."""
+    if max_queue < 1:
+        raise ValueError("max_queue must be at least 1")
+    registry = StreamRegistry([*seed_streams(), *streams], strict=strict_streams)
+    the_store = store if store is not None else MemoryStore(validator=registry.validate)
+    state = StateStore()
+    install_seed_triggers(the_store, state)
+    return AppContext(
+        store=the_store,
+        state=state,
+        streams=registry,
+        auth=Authenticator(token=token, auth=auth),
+        encoder=FrameEncoder(dialect),
+        max_queue=max_queue,
+        tasks=TaskSet(MAX_BACKGROUND_TASKS),
+    )
+
+
+def build_app(ctx: AppContext, endpoint: StreamEndpoint) -> Starlette:
+    """The ASGI app: stream socket and info at ``/``, then the seed steps."""
+
+    async def info(request: Request) -> JSONResponse:
+        return JSONResponse(
+            {
+                "name": "motia-stub",
+                "dialect": ctx.dialect,
+                "auth": ctx.auth.enabled,
+                "streams": ctx.streams.names(),
+            }
+        )
+
+    routes: list[BaseRoute] = [
+        WebSocketRoute("/", endpoint.handle),
+        Route("/", info, methods=["GET"]),
+        *todo_routes(ctx),
+        *stream_routes(ctx),
+    ]
+    return Starlette(
+        routes=routes,
+        exception_handlers={
+            HttpError: http_error_handler,
+            HTTPException: http_error_handler,
+            Exception: http_error_handler,
+        },
+    )

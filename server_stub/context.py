@@ -1,0 +1,34 @@
+"""``AppContext``: everything the socket and HTTP layers share, built once per server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .auth import Authenticator
+from .frames import Dialect, FrameEncoder
+from .state import StateStore
+from .store import StreamStore
+from .streams import HookContext, StreamRegistry
+from .tasks import TaskSet
+
+
+@dataclass
+class AppContext:
+    """The server's collaborators: store, state, declarations, auth, encoder and tasks."""
+
+    store: StreamStore
+    state: StateStore
+    streams: StreamRegistry
+    auth: Authenticator
+    encoder: FrameEncoder
+    max_queue: int
+    tasks: TaskSet
+    hooks: HookContext = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.hooks = HookContext(self.store, self.state)
+
+    @property
+    def dialect(self) -> Dialect:
+        """The envelope dialect this server speaks."""
+        return self.encoder.dialect

@@ -1,0 +1,231 @@
+"""``MemoryStore``: the in-process :class:`~server_stub.store.StreamStore`.
+
+Items live in dicts keyed by (stream, group) then id, in creation order (which is
+the order of a group sync). Every write runs its read-modify-write without an await
+point, so writes to one item are serialized by the event loop itself; the frame is
+published in that same step, which also makes ``subscribe`` (sync, then register)
+atomic. Items are normalized through JSON on the way in and copied on the way out,
+so callers can never alias the stored values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel
+
+from .errors import ItemNotFound, NotJsonError, StoreError
+from .frames import CLOCK, Frame, Item, MillisClock, Room, custom_event
+from .ops import apply_ops, parse_ops
+from .store import Change, ChangeKind, Sink, SubscriptionToken, Trigger
+
+log = logging.getLogger("server_stub.store")
+
+Validator = Callable[[str, Item], None]
+"""Checks a new item of a stream; raises SchemaError when it does not fit."""
+
+
+def _to_json(value: Any, what: str) -> Any:
+    """A deep, JSON-only copy of ``value`` (raises NotJsonError)."""
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise NotJsonError(f"{what} is not JSON-serializable: {exc}") from None
+
+
+def _check_names(**names: str | None) -> None:
+    for label, value in names.items():
+        if value is not None and (not isinstance(value, str) or not value):
+            raise StoreError(f"{label} must be a non-empty string, got {value!r}")
+
+
+class MemoryStore:
+    """Stream items and fan-out in memory, bound to one event loop at a time."""
+
+    def __init__(self, *, validator: Validator | None = None, clock: MillisClock = CLOCK) -> None:
+        self._validator = validator
+        self._clock = clock
+        self._groups: dict[tuple[str, str], dict[str, Item]] = {}
+        self._subs: dict[Room, dict[SubscriptionToken, Sink]] = {}
+        self._triggers: dict[str, list[Trigger]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Bind to the running loop (a store serves one loop; use ``stub.run`` from others)."""
+        self._loop = None
+        self._check_loop()
+
+    async def close(self) -> None:
+        """Forget every subscriber and unbind from the loop; the data stays."""
+        self._subs.clear()
+        self._loop = None
+
+    def _check_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise RuntimeError(
+                "this store belongs to the stub server's event loop; from another "
+                "thread use stub.run(stub.store.<method>(...))"
+            )
+
+    # -- reads -----------------------------------------------------------------
+
+    async def get(self, stream: str, group: str, item_id: str) -> Item | None:
+        """A copy of the item, or None."""
+        self._check_loop()
+        item = self._groups.get((stream, group), {}).get(item_id)
+        return copy.deepcopy(item) if item is not None else None
+
+    async def list_group(self, stream: str, group: str) -> list[Item]:
+        """Copies of the group's items, oldest first."""
+        self._check_loop()
+        return copy.deepcopy(list(self._groups.get((stream, group), {}).values()))
+
+    async def list_groups(self, stream: str) -> list[str]:
+        """The ids of the stream's non-empty groups, in creation order."""
+        self._check_loop()
+        return [group for (name, group), items in self._groups.items() if name == stream and items]
+
+    # -- writes ----------------------------------------------------------------
+
+    async def set(self, stream: str, group: str, item_id: str, data: Mapping[str, Any]) -> Item:
+        """Store ``data`` with its ``id``; send ``create`` or ``update``; return a copy."""
+        self._check_loop()
+        _check_names(stream=stream, group=group, item_id=item_id)
+        if not isinstance(data, Mapping):
+            raise StoreError(f"item data must be a JSON object, got {type(data).__name__}")
+        new = _to_json(dict(data), "item data")
+        new["id"] = item_id
+        old = self._groups.get((stream, group), {}).get(item_id)
+        change = self._commit(stream, group, item_id, old, new)
+        await self._fire(change)
+        return copy.deepcopy(new)
+
+    async def update(
+        self,
+        stream: str,
+        group: str,
+        item_id: str,
+        ops: Sequence[Mapping[str, Any] | BaseModel],
+        *,
+        must_exist: bool = False,
+    ) -> Item:
+        """Apply ``ops`` atomically to the item (``{}`` if missing, unless ``must_exist``)."""
+        self._check_loop()
+        _check_names(stream=stream, group=group, item_id=item_id)
+        parsed = parse_ops(ops)
+        old = self._groups.get((stream, group), {}).get(item_id)
+        if old is None and must_exist:
+            raise ItemNotFound(f"no item {stream}/{group}/{item_id}")
+        new = _to_json(apply_ops(old, parsed), "updated item")
+        new["id"] = item_id
+        change = self._commit(stream, group, item_id, old, new)
+        await self._fire(change)
+        return copy.deepcopy(new)
+
+    async def delete(self, stream: str, group: str, item_id: str) -> Item | None:
+        """Remove the item and send ``delete`` with its last value (null when it did not exist)."""
+        self._check_loop()
+        _check_names(stream=stream, group=group, item_id=item_id)
+        items = self._groups.get((stream, group))
+        old = items.pop(item_id, None) if items is not None else None
+        if items is not None and not items:
+            del self._groups[(stream, group)]
+        timestamp = self._clock.now()
+        self._publish(Frame(timestamp, stream, group, item_id, {"type": "delete", "data": old}))
+        if old is not None:
+            await self._fire(Change(stream, group, item_id, "delete", old, None, timestamp))
+        return copy.deepcopy(old)
+
+    async def send_event(
+        self, stream: str, group: str, type: str, data: Any, item_id: str | None = None
+    ) -> None:
+        """Send a custom event (not state) to a group, or to an item and its group."""
+        self._check_loop()
+        _check_names(stream=stream, group=group, item_id=item_id, type=type)
+        event = custom_event(type, _to_json(data, "event data"))
+        self._publish(Frame(self._clock.now(), stream, group, item_id, event))
+
+    def _commit(self, stream: str, group: str, item_id: str, old: Item | None, new: Item) -> Change:
+        """Validate, store and publish ``new``; no await point in here (that is the atomicity)."""
+        if self._validator is not None:
+            self._validator(stream, new)
+        self._groups.setdefault((stream, group), {})[item_id] = new
+        kind: ChangeKind = "create" if old is None else "update"
+        timestamp = self._clock.now()
+        self._publish(Frame(timestamp, stream, group, item_id, {"type": kind, "data": new}))
+        return Change(stream, group, item_id, kind, old, copy.deepcopy(new), timestamp)
+
+    # -- fan-out ---------------------------------------------------------------
+
+    async def subscribe(self, room: Room, sink: Sink) -> SubscriptionToken:
+        """Deliver the room's sync to ``sink``, then register it, in one atomic step."""
+        self._check_loop()
+        _check_names(stream=room.stream, group=room.group, item_id=room.item_id)
+        items = self._groups.get((room.stream, room.group), {})
+        data: Any = items.get(room.item_id) if room.item_id is not None else list(items.values())
+        token = SubscriptionToken(room)
+        self._deliver(
+            sink,
+            Frame(
+                self._clock.now(),
+                room.stream,
+                room.group,
+                room.item_id,
+                {"type": "sync", "data": data},
+            ),
+        )
+        self._subs.setdefault(room, {})[token] = sink
+        return token
+
+    async def unsubscribe(self, token: SubscriptionToken) -> None:
+        """Stop delivering to the subscription; unknown tokens are ignored."""
+        self._check_loop()
+        sinks = self._subs.get(token.room)
+        if sinks is not None:
+            sinks.pop(token, None)
+            if not sinks:
+                del self._subs[token.room]
+
+    def subscriber_count(self, room: Room) -> int:
+        """How many subscriptions the room has (for tests and diagnostics)."""
+        return len(self._subs.get(room, {}))
+
+    def _publish(self, frame: Frame) -> None:
+        targets: list[Sink] = []
+        if frame.item_id is not None:
+            targets.extend(self._subs.get(frame.room, {}).values())
+        targets.extend(self._subs.get(Room(frame.stream, frame.group), {}).values())
+        for sink in targets:
+            self._deliver(sink, frame)
+
+    @staticmethod
+    def _deliver(sink: Sink, frame: Frame) -> None:
+        try:
+            sink(frame)
+        except Exception:
+            log.exception(
+                "a subscriber failed to take a frame for %s/%s", frame.stream, frame.group
+            )
+
+    # -- triggers --------------------------------------------------------------
+
+    def add_trigger(self, stream: str, trigger: Trigger) -> None:
+        """Run ``trigger`` after each committed write to ``stream``."""
+        self._triggers.setdefault(stream, []).append(trigger)
+
+    async def _fire(self, change: Change) -> None:
+        for trigger in list(self._triggers.get(change.stream, ())):
+            try:
+                await trigger(change)
+            except Exception:
+                log.exception("stream trigger %r failed on %s", trigger, change.stream)

@@ -1,0 +1,108 @@
+"""The one interface between stream data and everything else: ``StreamStore``.
+
+A store keeps stream items, applies writes atomically per item, stamps every frame
+with a server timestamp, and fans frames out to subscribers: a frame with an item
+id goes to that item's subscribers **and** its group's; one call per subscription.
+The socket and HTTP layers only use this protocol, so a Redis-backed store (several
+stub processes behind one address) can replace :class:`~server_stub.memory_store.MemoryStore`
+without touching them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+from .frames import Frame, Item, Room
+
+ChangeKind = Literal["create", "update", "delete"]
+
+Sink = Callable[[Frame], None]
+"""Receives frames for one subscription. Called on the server loop; must not block or raise."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """A committed write, as seen by stream triggers (``old``/``new`` are None when absent)."""
+
+    stream: str
+    group: str
+    item_id: str
+    kind: ChangeKind
+    old: Item | None
+    new: Item | None
+    timestamp: int
+
+
+Trigger = Callable[[Change], Awaitable[None]]
+"""Runs after a committed write on its stream; its errors are logged, never raised to the writer."""
+
+
+class SubscriptionToken:
+    """Opaque handle returned by ``subscribe``; pass it back to ``unsubscribe``."""
+
+    __slots__ = ("room",)
+
+    def __init__(self, room: Room) -> None:
+        self.room = room
+
+    def __repr__(self) -> str:
+        return f"SubscriptionToken({self.room!r})"
+
+
+@runtime_checkable
+class StreamStore(Protocol):
+    """Stream items plus fan-out. All methods run on the server's event loop."""
+
+    async def open(self) -> None:
+        """Bind to the running loop and connect to any backing service."""
+
+    async def close(self) -> None:
+        """Drop subscribers and release resources; the store may be opened again."""
+
+    async def get(self, stream: str, group: str, item_id: str) -> Item | None:
+        """A copy of the item, or None."""
+
+    async def set(self, stream: str, group: str, item_id: str, data: Mapping[str, Any]) -> Item:
+        """Store ``data`` (plus its ``id``); send ``create`` or ``update``; return the item."""
+
+    async def delete(self, stream: str, group: str, item_id: str) -> Item | None:
+        """Remove the item; send ``delete`` with its last value (null if it did not exist)."""
+
+    async def update(
+        self,
+        stream: str,
+        group: str,
+        item_id: str,
+        ops: Sequence[Mapping[str, Any] | BaseModel],
+        *,
+        must_exist: bool = False,
+    ) -> Item:
+        """Apply update ops atomically (creating the item unless ``must_exist``); return it."""
+
+    async def list_group(self, stream: str, group: str) -> list[Item]:
+        """Copies of the group's items, oldest first."""
+
+    async def list_groups(self, stream: str) -> list[str]:
+        """The ids of the stream's non-empty groups."""
+
+    async def send_event(
+        self, stream: str, group: str, type: str, data: Any, item_id: str | None = None
+    ) -> None:
+        """Send a custom event to a group's subscribers, or to an item's and its group's."""
+
+    async def subscribe(self, room: Room, sink: Sink) -> SubscriptionToken:
+        """Call ``sink`` with the room's sync frame, then with every later frame for the room.
+
+        Nothing can slip between the sync and the registration: the first frame a
+        subscriber sees is always its sync.
+        """
+
+    async def unsubscribe(self, token: SubscriptionToken) -> None:
+        """Stop delivering to that subscription (unknown tokens are ignored)."""
+
+    def add_trigger(self, stream: str, trigger: Trigger) -> None:
+        """Run ``trigger`` after every committed write to ``stream``."""
