@@ -48,16 +48,21 @@ def stub_url() -> Iterator[str]:
 
 @FLAVORS
 async def test_todo_lifecycle(flavor: str, stub_url: str) -> None:
-    """Create (validated into a model), complete, delete; a second delete is a 4xx."""
+    """Create (validated into a model), complete, delete; a second delete is a 404."""
     driver = Driver(flavor, stub_url)
     todo = await driver.call("POST", "/todo", json={"description": "buy milk"}, response_model=Todo)
     assert todo.description == "buy milk"
     assert todo.id.startswith("todo-")
-    await driver.call("POST", f"/todo/{todo.id}/complete")
-    await driver.call("DELETE", f"/todo/{todo.id}")
+    completed = await driver.call("POST", f"/todo/{todo.id}/complete")
+    assert completed["ok"] is True
+    assert completed["todo"]["completedAt"]
+    deleted = await driver.call("DELETE", f"/todo/{todo.id}")
+    assert deleted["todo"]["id"] == todo.id
     with pytest.raises(HttpError) as info:
         await driver.call("DELETE", f"/todo/{todo.id}")
-    assert 400 <= info.value.status < 500
+    assert info.value.status == 404
+    assert todo.id in info.value.body["error"]
+    assert (info.value.method, info.value.url) == ("DELETE", f"{stub_url}/todo/{todo.id}")
 
 
 @FLAVORS
@@ -108,16 +113,29 @@ async def test_sse_early_break_then_the_client_still_works(flavor: str, stub_url
 
 @FLAVORS
 async def test_chat_streams_text_up_to_done(flavor: str, stub_url: str) -> None:
-    """The deterministic local "AI" answers the same text for the same message."""
+    """The deterministic local "AI" answers the same text for the same message, JSON or form."""
     driver = Driver(flavor, stub_url)
-    chunks = await driver.chat("POST", "/chat", json={"message": "hello"})
+    quick = {"delay_ms": 0}
+    chunks = await driver.chat("POST", "/chat", json={"message": "hello"}, params=quick)
     assert len(chunks) > 1
     text = "".join(c.content for c in chunks)
-    assert text
-    assert await driver.chat_text("POST", "/chat", json={"message": "hello"}) == text
+    assert text.strip()
+    again = await driver.chat_text("POST", "/chat", data={"message": "hello"}, params=quick)
+    assert again == text
 
 
 @FLAVORS
-async def test_open_ai_step_answers_json(flavor: str, stub_url: str) -> None:
+async def test_chat_with_a_bad_body_is_a_400_before_any_chunk(flavor: str, stub_url: str) -> None:
+    with pytest.raises(HttpError) as info:
+        await Driver(flavor, stub_url).chat("POST", "/chat", json={"message": ""})
+    assert info.value.status == 400
+    assert "message" in info.value.body["error"]
+
+
+@FLAVORS
+async def test_open_ai_step_answers_the_empty_item_and_its_trace_id(
+    flavor: str, stub_url: str
+) -> None:
     answer = await Driver(flavor, stub_url).call("POST", "/open-ai", json={"message": "hi"})
-    assert isinstance(answer, dict)
+    assert answer["message"] == ""
+    assert answer["traceId"]
