@@ -1,15 +1,10 @@
-"""Entry point of the ``motia-tui`` console script."""
+"""Entry point of the ``motia-tui`` console script (``python -m motia_client_tui``)."""
 
 from __future__ import annotations
 
-import sys
+from .cli import main
 
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the terminal app (not built yet: says so instead of failing)."""
-    print("motia-tui is not built yet (see issue 7).", file=sys.stderr)
-    return 2
-
+__all__ = ["main"]
 
 if __name__ == "__main__":
     raise SystemExit(main())

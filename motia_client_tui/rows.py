@@ -1,0 +1,220 @@
+"""What the table shows, as pure code: columns, cell text, and the diff between two frames.
+
+No widgets here. :class:`Columns` turns an item into a tuple of ``rich.text.Text``
+cells (never markup: an item's text is shown as written). :func:`plan` compares
+the rows on screen with the rows the group now holds and says what to change:
+rows to remove, rows to add, cells to update, and whether the order moved. The
+table applies that plan; a frame in which nothing changed costs one pass over
+the ids and touches no widget.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from rich.text import Text
+
+__all__ = [
+    "Column",
+    "Columns",
+    "Plan",
+    "Row",
+    "cell_text",
+    "compact",
+    "format_time",
+    "generic_columns",
+    "plan",
+    "todo_columns",
+]
+
+MAX_CELL_CHARS = 60
+Row = tuple[str, Any]
+"""One row: the item id and the item (a mapping, normally)."""
+
+
+def format_time(value: Any) -> str:
+    """Show an ISO-8601 timestamp as ``YYYY-MM-DD HH:MM:SS`` in UTC; other values as text.
+
+    A date without a time (``2025-12-01``) stays a date.
+    """
+    if not isinstance(value, str) or not value:
+        return "" if value is None else str(value)
+    if len(value) == 10:
+        return value
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(timezone.utc)
+    return parsed.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = text.replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def compact(value: Any, limit: int = MAX_CELL_CHARS) -> str:
+    """Any JSON value on one line of at most ``limit`` characters (containers as JSON)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return _shorten(value, limit)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    try:
+        shown = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        shown = repr(value)
+    return _shorten(shown, limit)
+
+
+def cell_text(value: Any) -> Text:
+    """Any JSON value as one cell: strings as they are (never markup), numbers to the right."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return Text(str(value), justify="right")
+    return Text(compact(value))
+
+
+def _field(item: Any, key: str) -> Any:
+    if isinstance(item, Mapping):
+        return item.get(key)
+    return getattr(item, key, None)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One table column: its key, its header, and how it draws an item."""
+
+    key: str
+    label: str
+    render: Callable[[str, Any], Text]
+    """``render(row_id, item)`` returns the cell."""
+
+
+def _plain(key: str) -> Column:
+    return Column(key, key, lambda _, item: cell_text(_field(item, key)))
+
+
+def _id_column() -> Column:
+    return Column("id", "id", lambda row_id, _: Text(row_id))
+
+
+def _todo_description(_: str, item: Any) -> Text:
+    text = cell_text(_field(item, "description"))
+    if _field(item, "completedAt"):
+        text.stylize("dim")
+    return text
+
+
+def _todo_done(_: str, item: Any) -> Text:
+    completed = _field(item, "completedAt")
+    if not completed:
+        return Text("")
+    return Text(f"✓ {format_time(completed)[11:] or format_time(completed)}", style="green")
+
+
+def _time_of(key: str) -> Callable[[str, Any], Text]:
+    return lambda _, item: Text(format_time(_field(item, key)))
+
+
+def todo_columns() -> list[Column]:
+    """The todo stream's columns: description, created, due, done."""
+    return [
+        Column("description", "description", _todo_description),
+        Column(
+            "createdAt", "created (UTC)", lambda _, i: Text(format_time(_field(i, "createdAt")))
+        ),
+        Column("dueDate", "due", lambda _, i: Text(format_time(_field(i, "dueDate")))),
+        Column("completedAt", "done", _todo_done),
+    ]
+
+
+def generic_columns(keys: Iterable[str]) -> list[Column]:
+    """Columns for any other stream: ``id`` first, then each field (``_private`` ones skipped)."""
+    return [_plain(key) for key in keys if key != "id" and not key.startswith("_")]
+
+
+class Columns:
+    """The table's columns; for streams without a fixed layout they grow as fields appear."""
+
+    def __init__(self, fixed: Sequence[Column] | None = None) -> None:
+        self.fixed = fixed is not None
+        self.columns: list[Column] = list(fixed) if fixed is not None else [_id_column()]
+        self._keys = {column.key for column in self.columns}
+
+    @classmethod
+    def for_stream(cls, stream: str) -> Columns:
+        """Todo columns for the ``todo`` stream, growing generic ones for any other."""
+        return cls(todo_columns()) if stream == "todo" else cls()
+
+    def discover(self, items: Iterable[Any]) -> list[Column]:
+        """Add columns for fields not seen before; return the new ones (none when fixed)."""
+        if self.fixed:
+            return []
+        fresh: list[str] = []
+        for item in items:
+            if isinstance(item, Mapping):
+                for key in item:
+                    if key not in self._keys and isinstance(key, str):
+                        self._keys.add(key)
+                        fresh.append(key)
+        added = generic_columns(fresh)
+        self.columns.extend(added)
+        return added
+
+    def cells(self, row_id: str, item: Any) -> tuple[Text, ...]:
+        """The item's cells, one fresh ``Text`` per column."""
+        return tuple(column.render(row_id, item) for column in self.columns)
+
+
+@dataclass
+class Plan:
+    """What to change on screen to show the new rows.
+
+    ``removed``: ids to remove. ``added``: ids to append, in order. ``changed``:
+    ids whose item changed (their cells must be compared). ``order``: the full
+    new order of ids, or ``None`` when appending ``added`` after the surviving
+    rows already gives it.
+    """
+
+    removed: list[str] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    order: list[str] | None = None
+
+    @property
+    def empty(self) -> bool:
+        """Whether nothing needs to change."""
+        return not (self.removed or self.added or self.changed or self.order)
+
+
+def plan(shown_order: Sequence[str], shown: Mapping[str, Any], rows: Sequence[Row]) -> Plan:
+    """Compare what is on screen (ids in order, id -> item shown) with ``rows``.
+
+    Items are compared by identity first (the client keeps the same object for
+    an unchanged item), then by equality (a resync brings equal copies).
+    """
+    result = Plan()
+    new_ids = [row_id for row_id, _ in rows]
+    incoming = dict(rows)
+    for row_id in shown_order:
+        if row_id not in incoming:
+            result.removed.append(row_id)
+    for row_id, item in rows:
+        if row_id not in shown:
+            result.added.append(row_id)
+        else:
+            old = shown[row_id]
+            if old is not item and old != item:
+                result.changed.append(row_id)
+    removed = set(result.removed)
+    kept = [row_id for row_id in shown_order if row_id not in removed]
+    if kept + result.added != new_ids:
+        result.order = new_ids
+    return result

@@ -1,0 +1,320 @@
+"""The widgets of motia-tui: the live table, the connection line, the AI panel, the log.
+
+Widgets never talk to the network. The app hands them the latest state once
+per frame; each one compares it with what it shows and touches the screen only
+where something changed.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.coordinate import Coordinate
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Input, Label, RichLog, Static
+from textual.widgets.data_table import CellDoesNotExist
+
+from motia_client import ConnectionState
+
+from .rows import Columns, Row, compact, plan
+
+__all__ = [
+    "AddTodoScreen",
+    "AiPanel",
+    "ConnectionIndicator",
+    "EventLog",
+    "LiveTable",
+    "Status",
+    "TodoDraft",
+    "status_line",
+]
+
+REBUILD_MIN_REMOVALS = 64  # below this, removing rows one by one is cheaper than a rebuild
+
+
+class LiveTable(DataTable[Text]):
+    """A DataTable that follows a changing list of rows in place.
+
+    :meth:`show` removes, appends and reorders rows and updates only the cells
+    that changed; the cursor stays on the row it was on (by id, not by index).
+    """
+
+    def __init__(self, columns: Columns, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        self.spec = columns
+        self._order: list[str] = []  # ids, in the order the table shows them
+        self._items: dict[str, Any] = {}  # id -> the item object shown
+        self._cells: dict[str, tuple[Text, ...]] = {}  # id -> the cells in the table
+
+    def on_mount(self) -> None:
+        """Create the initial columns."""
+        for column in self.spec.columns:
+            self.add_column(column.label, key=column.key)
+
+    @property
+    def shown_ids(self) -> list[str]:
+        """The ids of the rows, top to bottom."""
+        return list(self._order)
+
+    def item(self, row_id: str) -> Any:
+        """The item shown in row ``row_id``, or ``None``."""
+        return self._items.get(row_id)
+
+    @property
+    def selected_id(self) -> str | None:
+        """The id of the row under the cursor, or ``None`` when the table is empty."""
+        if self.row_count == 0:
+            return None
+        try:
+            key = self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key
+        except CellDoesNotExist:
+            return None
+        return key.value
+
+    def show(self, rows: Sequence[Row]) -> bool:
+        """Make the table show ``rows`` (id, item) in that order; return whether it changed."""
+        diff = plan(self._order, self._items, rows)
+        if diff.empty:
+            return False
+        incoming = dict(rows)
+        selected = self.selected_id
+        self._grow_columns([incoming[r] for r in diff.added + diff.changed])
+        if len(diff.removed) >= REBUILD_MIN_REMOVALS and len(diff.removed) * 4 > len(self._order):
+            self._rebuild(rows)
+        else:
+            self._apply(diff.removed, diff.changed, diff.added, incoming)
+            if diff.order is not None:
+                self._reorder(diff.order)
+        if selected is not None and selected in self._cells:
+            index = self.get_row_index(selected)
+            if index != self.cursor_row:
+                self.move_cursor(row=index, animate=False)
+        return True
+
+    def _grow_columns(self, items: list[Any]) -> None:
+        for column in self.spec.discover(items):
+            self.add_column(column.label, key=column.key, default=Text(""))
+            for row_id, cells in self._cells.items():
+                self._cells[row_id] = (*cells, Text(""))
+
+    def _apply(
+        self, removed: list[str], changed: list[str], added: list[str], incoming: dict[str, Any]
+    ) -> None:
+        for row_id in removed:
+            self.remove_row(row_id)
+            del self._items[row_id], self._cells[row_id]
+        if removed:
+            gone = set(removed)
+            self._order = [row_id for row_id in self._order if row_id not in gone]
+        keys = [column.key for column in self.spec.columns]
+        for row_id in changed:
+            item = incoming[row_id]
+            old = self._cells[row_id]
+            new = self.spec.cells(row_id, item)
+            merged = []
+            for index, (before, after) in enumerate(zip(old, new, strict=True)):
+                if before == after:
+                    merged.append(before)  # the table keeps its own object
+                else:
+                    self.update_cell(row_id, keys[index], after, update_width=True)
+                    merged.append(after)
+            self._cells[row_id] = tuple(merged)
+            self._items[row_id] = item
+        for row_id in added:
+            item = incoming[row_id]
+            cells = self.spec.cells(row_id, item)
+            self.add_row(*cells, key=row_id)
+            self._cells[row_id] = cells
+            self._items[row_id] = item
+            self._order.append(row_id)
+
+    def _reorder(self, order: list[str]) -> None:
+        # Each row's first cell is a Text object of its own: rank rows by its identity.
+        rank = {id(self._cells[row_id][0]): index for index, row_id in enumerate(order)}
+        self.sort(self.spec.columns[0].key, key=lambda cell: rank[id(cell)])
+        self._order = list(order)
+
+    def _rebuild(self, rows: Sequence[Row]) -> None:
+        self.clear()
+        self._order, self._items, self._cells = [], {}, {}
+        self._apply([], [], [row_id for row_id, _ in rows], dict(rows))
+
+
+@dataclass(frozen=True)
+class Status:
+    """What the connection line says: a state, its details, and a refusal if any."""
+
+    state: ConnectionState
+    url: str = ""
+    attempt: int = 0
+    retry_in: float | None = None  # seconds left before the next attempt
+    reason: str | None = None
+    refused: str | None = None  # a refused join or refused credentials
+
+
+Tone = Literal["ok", "warn", "bad"]
+
+
+def status_line(status: Status) -> tuple[str, Tone]:
+    """The connection line's text and tone for ``status``."""
+    state = status.state
+    if status.refused is not None:
+        return f"✖ refused: {status.refused}", "bad"
+    if state is ConnectionState.OPEN:
+        return f"● connected to {status.url}", "ok"
+    if state in (ConnectionState.IDLE, ConnectionState.CONNECTING):
+        return f"◌ connecting to {status.url}…", "warn"
+    if state is ConnectionState.RECONNECTING:
+        if status.retry_in is not None and status.retry_in > 0.05:
+            retry = f"next retry in {status.retry_in:.1f}s"
+        else:
+            retry = "retrying now"
+        return f"◌ reconnecting · attempt {status.attempt} · {retry}", "warn"
+    if state is ConnectionState.CLOSED:
+        return "○ closed", "warn"
+    return f"✖ failed: {status.reason or 'the connection failed'}", "bad"
+
+
+class ConnectionIndicator(Static):
+    """One line: connected / connecting / reconnecting (attempt, next retry) / refused / failed."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("◌ starting…", id=id, classes="-warn", markup=False)
+        self.text = "◌ starting…"
+
+    def show(self, status: Status) -> None:
+        """Show ``status`` (no repaint when the line is unchanged)."""
+        text, tone = status_line(status)
+        if text == self.text:
+            return
+        self.text = text
+        self.update(text)
+        self.set_class(tone == "ok", "-ok")
+        self.set_class(tone == "warn", "-warn")
+        self.set_class(tone == "bad", "-bad")
+
+
+class AiPanel(VerticalScroll):
+    """The AI message, growing token by token; scrolled to its end as it grows."""
+
+    def __init__(self, source: str | None, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.source = source
+        self.message = ""
+        self._body = Static(self._placeholder(), markup=False, id="ai-body")
+
+    def _placeholder(self) -> str:
+        if self.source is None:
+            return "Follow an AI message with --openai-group TRACE_ID."
+        return "Waiting for the message…"
+
+    def compose(self) -> ComposeResult:
+        """The message text."""
+        yield self._body
+
+    def on_mount(self) -> None:
+        """Title the panel after the item it follows."""
+        self.border_title = f"AI · {self.source}" if self.source else "AI message"
+
+    def show(self, item: Any) -> None:
+        """Show the item's ``message`` (or the item as JSON when it has none)."""
+        if item is None:
+            message = ""
+        elif isinstance(item, dict) and isinstance(item.get("message"), str):
+            message = item["message"]
+        else:
+            message = compact(item, 10_000)
+        if message == self.message:
+            return
+        self.message = message
+        self._body.update(Text(message) if message else self._placeholder())
+        self.border_subtitle = f"{len(message)} chars"
+        self.scroll_end(animate=False)
+
+
+Kind = Literal["info", "event", "error"]
+_STYLES: dict[str, str] = {"info": "dim", "event": "cyan", "error": "bold red"}
+
+
+class EventLog(RichLog):
+    """Custom events, errors and what the app did; written at most once per frame.
+
+    :meth:`post` may be called at any rate (on the app's thread): lines wait in
+    a bounded buffer, and :meth:`flush` writes them, saying how many were dropped.
+    """
+
+    BUFFER = 200
+
+    def __init__(self, clock: Callable[[], str], *, id: str | None = None) -> None:
+        super().__init__(id=id, max_lines=500, wrap=True, markup=False, min_width=20)
+        self._clock = clock
+        self._pending: deque[tuple[str, Kind, str]] = deque(maxlen=self.BUFFER)
+        self._posted = 0
+        self._written = 0
+        self.history: deque[tuple[Kind, str]] = deque(maxlen=500)  # what was written, for tests
+
+    def post(self, kind: Kind, message: str) -> None:
+        """Queue one line."""
+        self._pending.append((self._clock(), kind, message))
+        self._posted += 1
+
+    def flush(self) -> None:
+        """Write the queued lines."""
+        if not self._pending:
+            return
+        lines = []
+        while self._pending:
+            lines.append(self._pending.popleft())
+        dropped = self._posted - self._written - len(lines)
+        if dropped > 0:
+            self.write(Text(f"… {dropped} lines dropped", style="dim italic"))
+        for stamp, kind, message in lines:
+            line = Text(f"{stamp} ", style="dim")
+            line.append(message, style=_STYLES[kind])
+            self.write(line)
+            self.history.append((kind, message))
+        self._written = self._posted
+
+
+@dataclass(frozen=True)
+class TodoDraft:
+    """What the add dialog returns."""
+
+    description: str
+    due_date: str | None = None
+
+
+class AddTodoScreen(ModalScreen[TodoDraft | None]):
+    """A small dialog: a description, an optional due date; enter adds, escape cancels."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def compose(self) -> ComposeResult:
+        """The dialog."""
+        with Vertical(id="add-dialog"):
+            yield Label("New todo")
+            yield Input(placeholder="description", id="description")
+            yield Input(placeholder="due date (optional), e.g. 2026-01-31", id="due")
+            yield Label("enter: add · escape: cancel", classes="hint")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Add the todo, unless the description is empty."""
+        event.stop()
+        description = self.query_one("#description", Input).value.strip()
+        if not description:
+            self.query_one("#description", Input).focus()
+            self.app.bell()
+            return
+        due = self.query_one("#due", Input).value.strip() or None
+        self.dismiss(TodoDraft(description, due))
+
+    def action_cancel(self) -> None:
+        """Close without adding."""
+        self.dismiss(None)
