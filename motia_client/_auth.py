@@ -98,5 +98,18 @@ class Credentials:
             headers=extra,
         )
 
+    def secrets(self) -> tuple[str, ...]:
+        """Every form the token takes on the wire (longest first), to mask in any text."""
+        found: set[str] = set()
+        if len(self.subprotocols) > 1 and self.subprotocols[0] == "Authorization":
+            found.update(self.subprotocols[1:])
+        for name, value in self.headers:
+            if name.lower() == "authorization":
+                found.update((value, value.partition(" ")[2]))
+        for name, value in urllib.parse.parse_qsl(urllib.parse.urlsplit(self.url).query):
+            if name == "authToken":
+                found.update((value, urllib.parse.quote_plus(value), urllib.parse.quote(value)))
+        return tuple(sorted((s for s in found if s), key=len, reverse=True))
+
     def __repr__(self) -> str:
         return f"Credentials(url={redact_url(self.url)!r}, <secret>)"

@@ -10,16 +10,18 @@ Foreign exceptions are translated here, at the boundary: a refused upgrade
 with 401/403 becomes :class:`AuthenticationError`, an oversized frame
 :class:`FrameTooLarge`, anything else that breaks the connection
 :class:`MotiaConnectionError`. Redirects are never followed: a token must not
-travel to another host.
+travel to another host. ``websockets`` logs every handshake header at DEBUG
+level; it gets a logger that masks the token in each record.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import (
@@ -107,6 +109,29 @@ def pick_transport(choice: TransportChoice) -> TransportFactory:
     raise ValueError("transport must be 'auto', 'websockets', 'picows' or a factory")
 
 
+if TYPE_CHECKING:
+    _LoggerAdapter = logging.LoggerAdapter[logging.Logger]
+else:  # not subscriptable at runtime before Python 3.11
+    _LoggerAdapter = logging.LoggerAdapter
+
+
+class _RedactingLogger(_LoggerAdapter):
+    """The ``websockets.client`` logger, with the token masked in every message."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        super().__init__(logging.getLogger("websockets.client"), {})
+        self._secrets = credentials.secrets()
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        """Format the message, mask the token, then log it as one string."""
+        if not self.isEnabledFor(level):
+            return
+        text = str(msg) % args if args else str(msg)
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        self.logger.log(level, "%s", text, **kwargs)
+
+
 class _NoRedirects(connect):
     """``websockets.connect`` that never follows a redirect (tokens stay on this host)."""
 
@@ -175,6 +200,7 @@ async def websockets_transport(request: ConnectRequest) -> Transport:
             max_size=request.max_size,
             max_queue=None,
             compression=None,
+            logger=_RedactingLogger(creds),
         )
     except InvalidStatus as exc:
         status = exc.response.status_code
