@@ -1,0 +1,252 @@
+"""One upstream per observable, shared by its observers, living on the client's loop.
+
+This is ``share()`` plus "replay the latest value" (``replay(1)``), written out
+because the upstream is not an observable but a client subscription that may
+only be touched from the client's event-loop thread:
+
+- the first observer starts the upstream (a join); later ones share it and,
+  when the source replays, get its latest value at once;
+- the last observer to leave stops it (the leave); the next observer starts a
+  fresh one, without a stale value from the previous run;
+- an error or a completion reaches every observer and resets the source the
+  same way.
+
+Observers may subscribe and dispose from any thread: the :class:`Bridge` runs
+that work on the client's loop (at once when already there, else with
+``call_soon_threadsafe``, never blocking). Every notification is delivered on
+that loop, and an observer that raises is logged without disturbing the
+others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from reactivex import abc
+from reactivex.disposable import Disposable
+
+from motia_client._blocking import StreamClient
+from motia_client._client import AsyncStreamClient
+from motia_client._exceptions import ClientClosedError
+
+__all__ = ["Bridge", "Client", "SharedSource", "Sink"]
+
+logger = logging.getLogger("motia_client")
+T = TypeVar("T")
+Client = AsyncStreamClient | StreamClient
+_NOTHING: Any = object()
+
+
+class Bridge:
+    """The way from any thread to the thread that owns a client's state."""
+
+    def __init__(self, client: Client) -> None:
+        if isinstance(client, StreamClient):
+            self.blocking: StreamClient | None = client
+            self.client = client._async
+        elif isinstance(client, AsyncStreamClient):
+            self.blocking = None
+            self.client = client
+        else:
+            raise TypeError(
+                f"expected an AsyncStreamClient or a StreamClient, got {type(client).__name__}"
+            )
+
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The client's event loop; ``None`` when it is gone (a closed blocking client).
+
+        Raises :class:`RuntimeError` for an async client that was never
+        connected, used from a thread that runs no event loop (its loop is
+        unknown until it connects).
+        """
+        if self.blocking is not None:
+            try:
+                return self.blocking._ensure_loop()
+            except ClientClosedError:
+                return None
+        supervisor = self.client._supervisor
+        if supervisor is not None:
+            return supervisor.get_loop()
+        try:
+            return asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "subscribe from the AsyncStreamClient's event loop, or connect it first"
+            ) from None
+
+    def run(self, fn: Callable[[], None]) -> bool:
+        """Run ``fn`` on the client's loop: now if called there, else soon.
+
+        Returns False (and drops ``fn``) when the loop is gone.
+        """
+        loop = self.loop()
+        if loop is None or loop.is_closed():
+            return False
+        if _running_loop() is loop:
+            fn()
+            return True
+        try:
+            loop.call_soon_threadsafe(fn)
+        except RuntimeError:  # closed between the check and the call
+            return False
+        return True
+
+    def on_loop(self) -> bool:
+        """Whether the caller runs on the client's loop."""
+        try:
+            loop = self.loop()
+        except RuntimeError:
+            return False
+        return loop is not None and _running_loop() is loop
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+class Sink(Generic[T]):
+    """What an upstream feeds: the notifications for every current observer."""
+
+    def on_next(self, value: T) -> None:
+        """Deliver a value."""
+        raise NotImplementedError  # pragma: no cover - SharedSource implements it
+
+    def on_error(self, error: Exception) -> None:
+        """End every observer with ``error``."""
+        raise NotImplementedError  # pragma: no cover
+
+    def on_completed(self) -> None:
+        """Complete every observer."""
+        raise NotImplementedError  # pragma: no cover
+
+
+Start = Callable[[Sink[T]], Callable[[], None]]
+"""Starts an upstream on the client's loop, feeding the sink; returns its stop function."""
+
+
+class _Entry:
+    """One observer; ``disposed`` guards a dispose that overtakes its subscribe."""
+
+    __slots__ = ("disposed", "observer")
+
+    def __init__(self, observer: abc.ObserverBase[Any]) -> None:
+        self.observer = observer
+        self.disposed = False
+
+
+class SharedSource(Sink[T]):
+    """A ref-counted upstream with optional replay of its latest value.
+
+    ``start`` runs on the client's loop when the first observer arrives;
+    ``gone`` notifies an observer that arrives after the client's loop is gone
+    (a closed blocking client). ``name`` appears in logs.
+    """
+
+    def __init__(
+        self,
+        bridge: Bridge,
+        start: Start[T],
+        gone: Callable[[abc.ObserverBase[T]], None],
+        *,
+        replay: bool,
+        name: str,
+    ) -> None:
+        self._bridge = bridge
+        self._start = start
+        self._gone = gone
+        self._replay = replay
+        self._name = name
+        self._entries: list[_Entry] = []
+        self._stop: Callable[[], None] | None = None
+        self._running = False
+        self._latest: Any = _NOTHING
+
+    def subscribe(
+        self, observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        """The subscribe function of the observable (any thread)."""
+        entry = _Entry(observer)
+        if not self._bridge.run(lambda: self._add(entry)):
+            self._gone(observer)
+            return Disposable()
+
+        def dispose() -> None:
+            entry.disposed = True
+            self._bridge.run(lambda: self._remove(entry))
+
+        return Disposable(dispose)
+
+    # -- on the client's loop ---------------------------------------------------------
+
+    def _add(self, entry: _Entry) -> None:
+        if entry.disposed:
+            return
+        self._entries.append(entry)
+        if self._running:
+            if self._latest is not _NOTHING:
+                self._deliver(entry, self._latest)
+            return
+        self._running = True
+        try:
+            stop = self._start(self)
+        except Exception as exc:  # e.g. the client closed meanwhile: ClientClosedError
+            self.on_error(exc)
+            return
+        if self._running:
+            self._stop = stop
+        else:  # it ended while starting (a closed client)
+            stop()
+
+    def _remove(self, entry: _Entry) -> None:
+        if entry in self._entries:
+            self._entries.remove(entry)
+            if not self._entries:
+                self._reset()
+
+    def _reset(self) -> list[_Entry]:
+        entries, self._entries = self._entries, []
+        stop, self._stop = self._stop, None
+        self._running = False
+        self._latest = _NOTHING
+        if stop is not None:
+            stop()
+        return entries
+
+    def on_next(self, value: T) -> None:
+        """Deliver ``value`` to every observer (and keep it for late ones if replaying)."""
+        if not self._running:
+            return
+        if self._replay:
+            self._latest = value
+        for entry in tuple(self._entries):
+            if not entry.disposed:
+                self._deliver(entry, value)
+
+    def on_error(self, error: Exception) -> None:
+        """End every observer with ``error`` and stop the upstream."""
+        if not self._running:
+            return
+        for entry in self._reset():
+            self._guard(entry.observer.on_error, error)
+
+    def on_completed(self) -> None:
+        """Complete every observer and stop the upstream."""
+        if not self._running:
+            return
+        for entry in self._reset():
+            self._guard(entry.observer.on_completed)
+
+    def _deliver(self, entry: _Entry, value: T) -> None:
+        self._guard(entry.observer.on_next, value)
+
+    def _guard(self, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception:
+            logger.exception("an observer of %s raised; the others carry on", self._name)
