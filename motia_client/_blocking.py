@@ -300,3 +300,14 @@ class BlockingSubscription(Generic[S]):
 
     def __repr__(self) -> str:
         return repr(self._sub)
+
+    def _repr_html_(self) -> str:
+        from motia_client import _notebook
+
+        return _notebook.subscription_html(self._sub, self._client)
+
+    def _ipython_display_(self) -> None:
+        """In Jupyter: show the state live (a table or a card), updated as it changes."""
+        from motia_client import _notebook
+
+        _notebook.display_subscription(self._sub, self._client)

@@ -83,7 +83,12 @@ class Subscription(Generic[S]):
     def on_error(self, listener: Callable[[MotiaError], Any]) -> Callable[[], None]:
         """Call ``listener(error)`` for a refusal or an item that fails the model."""
         self._error_listeners.append(listener)
-        return lambda: self._error_listeners.remove(listener)
+        return lambda: self.off_error(listener)
+
+    def off_error(self, listener: Callable[[MotiaError], Any]) -> None:
+        """Stop calling ``listener`` for errors."""
+        if listener in self._error_listeners:
+            self._error_listeners.remove(listener)
 
     # -- waiting ----------------------------------------------------------------
 
@@ -178,6 +183,10 @@ class Subscription(Generic[S]):
         self.closed = True
         for queue in self._waiters:
             queue.put_nowait(_CLOSED)
+        # Nothing more will be heard: let go of the listeners and what they hold.
+        self._change_listeners.clear()
+        self._event_listeners.clear()
+        self._error_listeners.clear()
 
     def _raise_if_ended(self, closed_ok: bool = False) -> None:
         if self.error is not None:
@@ -199,6 +208,19 @@ class Subscription(Generic[S]):
     def __repr__(self) -> str:
         status = "closed" if self.closed else ("synced" if self.synced else "waiting")
         return f"<{type(self).__name__} {self._name()[13:]} {status}>"
+
+    # -- notebooks (IPython is imported only when displaying) ------------------------
+
+    def _repr_html_(self) -> str:
+        from motia_client import _notebook
+
+        return _notebook.subscription_html(self)
+
+    def _ipython_display_(self) -> None:
+        """In Jupyter: show the state live (a table or a card), updated as it changes."""
+        from motia_client import _notebook
+
+        _notebook.display_subscription(self)
 
 
 class ItemSubscription(Subscription[Any], Generic[T]):
