@@ -10,9 +10,10 @@ run. Everything here runs on the client's event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import types
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from motia_client._exceptions import ClientClosedError, MotiaError, MotiaTimeout
@@ -92,19 +93,19 @@ class Subscription(Generic[S]):
 
     # -- waiting ----------------------------------------------------------------
 
-    async def changes(self) -> AsyncIterator[S]:
+    async def changes(self) -> AsyncGenerator[S, None]:
         """Yield the current state (once synced), then the state after each change.
 
         Ends when the subscription or client closes; raises the error that
         ended it (a refusal, a failed client).
         """
+        self._raise_if_ended()  # iterating an ended subscription is an error
         queue: asyncio.Queue[Any] = asyncio.Queue()
         self._waiters.append(queue)
         try:
-            if self.synced and not self.closed:
+            if self.synced:
                 yield self._frozen_state()
-            while True:
-                self._raise_if_ended()
+            while True:  # an end while the caller holds a state arrives as _CLOSED too
                 item = await queue.get()
                 if item is _CLOSED:
                     self._raise_if_ended(closed_ok=True)
@@ -122,9 +123,10 @@ class Subscription(Generic[S]):
         """
 
         async def run() -> S:
-            async for state in self.changes():
-                if predicate(state):
-                    return state
+            async with contextlib.aclosing(self.changes()) as changes:
+                async for state in changes:
+                    if predicate(state):
+                        return state
             raise ClientClosedError("the subscription closed before the condition held")
 
         try:
