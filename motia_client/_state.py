@@ -15,7 +15,8 @@ Staleness: a frame strictly older than the last one applied (to the item, or to
 that key of the group, or than the group's last sync) is dropped. Equal
 timestamps are applied in arrival order: Motia servers stamp in milliseconds and
 token-by-token output shares them. A frame that changes nothing (an exact
-duplicate) reports no change, so nobody is notified.
+duplicate) reports no change, so nobody is notified. Values nested too deeply
+for Python to compare (``==`` raises ``RecursionError``) count as changed.
 
 The reducers are pure: no I/O, no clock. ``apply`` returns what changed so the
 views (ordering, models) can follow in O(1) or O(log N).
@@ -30,6 +31,14 @@ from motia_client._protocol import StateFrame
 __all__ = ["GroupDelta", "GroupState", "ItemState", "Op"]
 
 _NEVER = -(1 << 62)  # older than any timestamp
+
+
+def _same(old: Any, new: Any) -> bool:
+    """``old == new``; a value too deeply nested to compare is a change, never an error."""
+    try:
+        return bool(old == new)
+    except RecursionError:
+        return False
 
 
 class Op:
@@ -65,7 +74,7 @@ class ItemState:
             return False
         self.timestamp = frame.timestamp
         new = None if frame.kind == "delete" else frame.data
-        if self.synced and new == self.value:
+        if self.synced and _same(new, self.value):
             return False
         self.synced = True
         self.value = new
@@ -106,7 +115,7 @@ class GroupState:
             del items[key]
             return GroupDelta(Op.REMOVE, key, old, None)
         new = frame.data
-        if old is not None and (old is new or old == new):
+        if old is not None and (old is new or _same(old, new)):
             return None
         items[key] = new
         return GroupDelta(Op.UPSERT, key, old, new)
@@ -121,7 +130,7 @@ class GroupState:
                 items[key] = item
         self.floor = timestamp
         self._stamps = {}
-        if self.synced and items == self.items:
+        if self.synced and _same(items, self.items):
             return None
         self.synced = True
         old = self.items

@@ -29,8 +29,9 @@ def sort_rank(value: Any) -> tuple[int, Any]:
     """Return the comparable rank of a sort value.
 
     Numbers compare as numbers and strings as strings (code points, like the
-    JS clients' ``<``); other values compare by their text; missing or null
-    values sort last. Ranks keep mixed types from ever comparing each other.
+    JS clients' ``<``); other values compare by their text (empty when nested
+    too deeply to print); missing or null values sort last. Ranks keep mixed
+    types from ever comparing each other.
     """
     if value is None:
         return (3, 0)
@@ -39,7 +40,10 @@ def sort_rank(value: Any) -> tuple[int, Any]:
         return (1, value)
     if kind is int or kind is float:
         return (0, value)
-    return (2, str(value))
+    try:
+        return (2, str(value))
+    except RecursionError:  # nested too deeply to print: ranks with the other odd values
+        return (2, "")
 
 
 class Items(Sequence[T]):

@@ -15,6 +15,9 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.typing import Subprotocol
 
 from motia_client import AsyncStreamClient
+from motia_client._protocol import MalformedFrame
+from motia_client._rooms import Delivery, Router
+from tests.reliability.harness import ScriptServer, frame, wait_until
 
 TOKEN = "regression-Token-7f3a9c"
 BASE64_TOKEN = "c2VjcmV0/dG9r+ZW4=="
@@ -71,3 +74,54 @@ async def test_websockets_debug_log_masks_the_token(
     leaked = [r.getMessage() for r in client_side if any(f in r.getMessage() for f in forms)]
     assert leaked == []
     assert any("***" in r.getMessage() for r in handshake)
+
+
+def _deep(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def _deep_update(timestamp: int, depth: int) -> str:
+    return (
+        f'{{"timestamp":{timestamp},"streamName":"s","groupId":"g","id":"i",'
+        f'"event":{{"type":"update","data":{{"id":"i","v":{_deep(depth)}}}}}}}'
+    )
+
+
+@pytest.mark.parametrize("depth", [990, 1000, 1020])
+def test_router_survives_values_too_deep_to_compare(depth: int) -> None:
+    """A valid frame nested ~1000 deep made ``==`` (and ``str``) raise RecursionError."""
+    router: Router[str] = Router()
+    router.add("group", "s", "g")
+    router.add("sorted", "s", "g", sort_key="v")
+    router.add("item", "s", "g", "i")
+    router.connection_made()
+    for timestamp in (1, 2, 3):  # the second and third compare against the stored value
+        deliveries = router.receive(_deep_update(timestamp, depth))
+        assert all(isinstance(d, (Delivery, MalformedFrame)) for d in deliveries)
+    after = router.receive(frame("update", {"id": "i", "v": 1}, item_id="i", timestamp=4))
+    assert {d.room.key for d in after if isinstance(d, Delivery)} == {
+        ("s", "g", None),
+        ("s", "g", "i"),
+    }
+    assert router.rooms[("s", "g", "i")].state.value == {"id": "i", "v": 1}  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("transport", ["websockets", "picows"])
+async def test_client_survives_frames_too_deep_to_compare(transport: str) -> None:
+    """Such a frame killed the client's supervisor task: the state froze, silently."""
+    async with (
+        ScriptServer() as server,
+        AsyncStreamClient(server.url, transport=transport) as client,  # type: ignore[arg-type]
+    ):
+        sub = client.subscribe_group("s", "g", sort_key="v")
+        await server.wait_joins(1)
+        await server.send_all(frame("sync", [], timestamp=0))
+        for timestamp in (1, 2, 3):
+            await server.send_all(_deep_update(timestamp, 1000))
+        await server.send_all(frame("update", {"id": "i", "v": "ok"}, item_id="i", timestamp=4))
+        await wait_until(lambda: sub.items_by_id.get("i", {}).get("v") == "ok")
+        assert client.is_connected
+        supervisor = client._supervisor
+        assert supervisor is not None
+        assert not supervisor.done()
+        assert server.handshakes == 1  # no reconnect was needed either
