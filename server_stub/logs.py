@@ -1,7 +1,9 @@
 """Logging helpers: keep tokens out of every log line, including uvicorn's.
 
 uvicorn logs each WebSocket handshake with its path and query string, which is
-where a ``?authToken=`` travels; :class:`RedactTokens` rewrites such lines.
+where a ``?authToken=`` travels, and at debug level every request header, which
+is where the subprotocol pair and ``Authorization: Bearer`` travel.
+:class:`RedactTokens` rewrites such lines.
 """
 
 from __future__ import annotations
@@ -11,13 +13,15 @@ import re
 
 _TOKEN_IN_QUERY = re.compile(r"((?:^|[?&;\s])authToken=)[^&\s\"']*", re.IGNORECASE)
 _BEARER = re.compile(r"(Bearer\s+)\S+", re.IGNORECASE)
+_SUBPROTOCOL_PAIR = re.compile(r"(Authorization\s*,\s*)[^,\s'\"]+")
 REDACTED = "***"
 LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "server_stub")
 
 
 def redact(text: str) -> str:
-    """``text`` with query tokens and bearer tokens replaced by ``***``."""
+    """``text`` with query, subprotocol-pair and bearer tokens replaced by ``***``."""
     text = _TOKEN_IN_QUERY.sub(rf"\1{REDACTED}", text)
+    text = _SUBPROTOCOL_PAIR.sub(rf"\1{REDACTED}", text)
     return _BEARER.sub(rf"\1{REDACTED}", text)
 
 

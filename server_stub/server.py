@@ -222,7 +222,7 @@ class StubServer:
         self._server = self._serve_task = None
         if server is None or task is None:
             return
-        server.should_exit = True
+        server.request_exit()
         try:
             await asyncio.wait_for(asyncio.shield(task), STOP_TIMEOUT)
         except asyncio.TimeoutError:
