@@ -126,7 +126,7 @@ def _error_body(response: httpx.Response) -> Any:
         return None
     try:
         return jsonlib.loads(response.content)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply to decode
         return response.text
 
 
@@ -164,7 +164,7 @@ def _read_json(request: httpx.Request, response: httpx.Response, model: Any) -> 
     if response.content:
         try:
             value = jsonlib.loads(response.content)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
             content_type = response.headers.get("content-type", "no content type")
             raise ProtocolError(
                 f"{where} answered HTTP {response.status_code} with a body that is not "

@@ -96,7 +96,7 @@ def _json_or_none(event: str, data: str) -> Any:
         return None
     try:
         return json.loads(data)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
         raise EventDataError(event, data) from exc
 
 

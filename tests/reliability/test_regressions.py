@@ -8,15 +8,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import quote_plus
 
+import httpx
 import pytest
+from httpx_sse import ServerSentEvent
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.typing import Subprotocol
 
-from motia_client import AsyncStreamClient
+from motia_client import (
+    AsyncMotiaHttp,
+    AsyncStreamClient,
+    EventDataError,
+    HttpError,
+    MotiaError,
+    MotiaHttp,
+    ProtocolError,
+)
 from motia_client._protocol import MalformedFrame
 from motia_client._rooms import Delivery, Router
+from motia_client.sse import decode_chat_chunk, decode_event
 from tests.reliability.harness import ScriptServer, frame, wait_until
 
 TOKEN = "regression-Token-7f3a9c"
@@ -125,3 +137,50 @@ async def test_client_survives_frames_too_deep_to_compare(transport: str) -> Non
         assert supervisor is not None
         assert not supervisor.done()
         assert server.handshakes == 1  # no reconnect was needed either
+
+
+DEEP_JSON = _deep(100_000)
+
+
+@pytest.mark.parametrize("decode", [decode_event, decode_chat_chunk])
+def test_sse_decoders_report_deep_json_as_event_data_error(decode: Any) -> None:
+    """json.loads raised RecursionError, which escaped as a non-Motia exception."""
+    with pytest.raises(EventDataError):
+        decode(ServerSentEvent(data=DEEP_JSON))
+
+
+@pytest.mark.parametrize(("status", "error"), [(200, ProtocolError), (500, HttpError)])
+def test_http_call_reports_deep_json_bodies_as_motia_errors(
+    status: int, error: type[MotiaError]
+) -> None:
+    """A step answering deeply nested JSON raised RecursionError from call()."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            status, content=DEEP_JSON.encode(), headers={"content-type": "application/json"}
+        )
+
+    with (
+        MotiaHttp("http://127.0.0.1:9", transport=httpx.MockTransport(answer)) as http,
+        pytest.raises(error),
+    ):
+        http.call("GET", "/deep")
+
+
+async def test_sse_stream_reports_deep_json_as_event_data_error() -> None:
+    """The same through the streaming path: an EventDataError after the good events."""
+    body = f'event: item\ndata: {{"n": 1}}\n\nevent: item\ndata: {DEEP_JSON}\n\n'.encode()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
+
+    seen: list[Any] = []
+
+    async def read_all() -> None:
+        async for event in http.stream_events("POST", "/sse"):
+            seen.append(event.data)
+
+    async with AsyncMotiaHttp("http://127.0.0.1:9", transport=httpx.MockTransport(answer)) as http:
+        with pytest.raises(EventDataError):
+            await read_all()
+    assert seen == [{"n": 1}]
