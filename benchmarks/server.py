@@ -23,8 +23,9 @@ own flow control (``drain()``); the handshake, the sync and the final event go t
 it is outside every runner's timed window; built workloads are cached for repetitions.
 
 At a fixed rate (``r`` > 0) frames are paced on the event loop's timer (about 1 ms
-ticks: at 10,000 frames/s about 10 frames per write, each stamped at that write), after
-a short settle pause that lets a slow client finish applying a large sync first.
+ticks: at 10,000 frames/s about 10 frames per write, ``sentNs`` = that write's time,
+the envelope ms = each frame's scheduled time), after a short settle pause that lets a
+slow client finish applying a large sync first.
 """
 
 from __future__ import annotations
@@ -140,7 +141,11 @@ async def _write_all(
 ) -> dict[str, Any]:
     """Write every frame; return how long that took and how long the client held us up.
 
-    ``last_ms`` is the sync's timestamp; the result's ``last_ms`` the last frame's.
+    ``sentNs`` is the time of the write. The envelope ``timestamp`` is that time's ms as
+    fast as possible, and the frame's scheduled time's ms at a fixed rate (the moment a
+    server would have made the change), so how many frames share a millisecond depends
+    on the rate, not on this server's timer jitter. ``last_ms`` is the sync's timestamp;
+    the result's ``last_ms`` is the last frame's.
     """
     transport = conn.transport
     time_ns, perf = time.time_ns, time.perf_counter
@@ -148,7 +153,7 @@ async def _write_all(
     sent = 0
     blocked = 0.0
     writes = 0
-    start = perf()
+    start, start_ns = perf(), time_ns()
     while sent < total:
         if transport.is_closing():
             break
@@ -165,6 +170,12 @@ async def _write_all(
             ms = max(ms, last_ms + 1)
             batch = [frame % (ms + j, ns) for j, frame in enumerate(frames[sent:due])]
             last_ms = ms + len(batch) - 1
+        elif rate > 0:
+            batch = [
+                frame % ((start_ns + k * 1_000_000_000 // rate) // 1_000_000, ns)
+                for k, frame in enumerate(frames[sent:due], sent)
+            ]
+            last_ms = (start_ns + (due - 1) * 1_000_000_000 // rate) // 1_000_000
         else:
             batch = [frame % (ms, ns) for frame in frames[sent:due]]
             last_ms = ms
@@ -182,6 +193,7 @@ async def _write_all(
         "send_s": round(elapsed, 6),
         "blocked_s": round(blocked, 6),
         "frames_per_s": round(sent / elapsed) if elapsed > 0 else None,
+        "first_ns": start_ns,  # runners time a paced run from here, not from the sync
         "last_ms": last_ms,
     }
 
@@ -211,8 +223,9 @@ async def _serve_join(conn: ServerConnection, cache: Cache, data: dict[str, Any]
     built = cache.get(workload, item)
     sync_ms = time.time_ns() // 1_000_000
     await conn.send(built.sync_head + b"%d" % sync_ms + built.sync_tail, text=True)
-    if workload.rate > 0:
-        await asyncio.sleep(SETTLE_S)
+    settle = SETTLE_S if workload.rate > 0 else 0.0
+    if settle:
+        await asyncio.sleep(settle)
     stats = await _write_all(conn, built.updates, workload.rate, workload.unique_stamps, sync_ms)
     # The official item subscriptions drop a frame stamped with the same ms as the one
     # before it, custom events included: bench-done gets a later ms (at most 1 ms ahead).

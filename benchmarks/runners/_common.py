@@ -75,9 +75,9 @@ class Tracker:
         self.workload: Workload = args.workload
         self.latencies: list[int] = []  # ns, send time to change listener
         self.unmatched = 0  # listener calls that matched no update
-        self.t_sync: float | None = None
+        self.t_sync: int | None = None  # time.time_ns(): comparable with the server's clock
         self.cpu_sync = 0.0
-        self.t_done: float | None = None
+        self.t_done: int | None = None
         self.cpu_done = 0.0
         self.done_data: Mapping[str, Any] = {}
         self.notes: list[str] = []
@@ -88,13 +88,13 @@ class Tracker:
         return self.t_done is not None or self.error is not None
 
     def mark_sync(self) -> None:
-        self.t_sync = time.perf_counter()
+        self.t_sync = time.time_ns()
         self.cpu_sync = time.process_time()
 
     def on_done(self, data: Any) -> None:
         """The ``bench-done`` custom event listener."""
         if self.t_done is None:
-            self.t_done = time.perf_counter()
+            self.t_done = time.time_ns()
             self.cpu_done = time.process_time()
             self.done_data = data if isinstance(data, Mapping) else {}
 
@@ -124,7 +124,10 @@ class Tracker:
             "unmatched_calls": self.unmatched,
         }
         if self.t_sync is not None and self.t_done is not None and isinstance(sent, int):
-            elapsed = self.t_done - self.t_sync
+            # From the sync, or from the first update if the server paused after the sync.
+            server = self.done_data.get("server") or {}
+            start = max(self.t_sync, int(server.get("first_ns") or 0))
+            elapsed = (self.t_done - start) / 1e9
             cpu = self.cpu_done - self.cpu_sync
             out["elapsed_s"] = round(elapsed, 4)
             out["msgs_per_s"] = round(sent / elapsed) if elapsed > 0 else None
@@ -145,31 +148,50 @@ class Tracker:
 
 
 class GroupTracker(Tracker):
-    """For a group subscription: ``on_change(items)`` with the ordered items."""
+    """For a group subscription: ``on_change(items)`` with the ordered items.
 
-    def __init__(self, runner: str, args: argparse.Namespace) -> None:
+    By default the listener reads the touched item at its position in ``items``, which
+    is O(1) for a list or tuple. A client whose ordered items are built lazily can pass
+    ``by_id``, a getter of its live id -> item mapping (called once, at the sync): the
+    listener then never reads ``items`` after the sync, keeps no reference to them,
+    and pays nothing for an ordered view it does not use.
+    """
+
+    def __init__(
+        self,
+        runner: str,
+        args: argparse.Namespace,
+        by_id: Callable[[], Mapping[str, Mapping[str, Any]]] | None = None,
+    ) -> None:
         super().__init__(runner, args)
         w = self.workload
         self.idx = indices(w.n, w.m, w.seed)
         self.expected = final_seqs(w.n, self.idx)
         self.next = 0
-        self.last_items: Sequence[Mapping[str, Any]] = ()
+        self.by_id_getter = by_id
+        self.ids = [item_id(i) for i in range(w.n)]
+        # Where update k's item is: a position in items, or an id in the by-id mapping.
+        self.keys: list[Any] = self.idx if by_id is None else [self.ids[i] for i in self.idx]
+        self.source: Any = None  # the items (positional) or the mapping (by id)
+        self.stale: int | None = None
 
     def on_change(self, items: Sequence[Mapping[str, Any]]) -> None:
         """The change listener: record the latency of the update this change applied."""
         now = time.time_ns()
-        self.last_items = items
         if self.t_sync is None:
             if len(items) == self.workload.n:
                 self._check_order(items)
                 self.mark_sync()
+                self.source = items if self.by_id_getter is None else self.by_id_getter()
             else:
                 self.unmatched += 1
             return
-        idx, j = self.idx, self.next
+        if self.by_id_getter is None:
+            self.source = items
+        source, keys, j = self.source, self.keys, self.next
         stop = min(self.workload.m, j + SCAN_LIMIT)
         while j < stop:
-            item = items[idx[j]]
+            item = source[keys[j]]
             if item["seq"] == j:
                 self.latencies.append(now - item["sentNs"])
                 self.next = j + 1
@@ -177,21 +199,34 @@ class GroupTracker(Tracker):
             j += 1  # update j was never applied (or never reported): it counts as lost
         self.unmatched += 1
 
+    def on_done(self, data: Any) -> None:
+        super().on_done(data)
+        if self.stale is None:
+            self.stale = self._count_stale()
+
     def _check_order(self, items: Sequence[Mapping[str, Any]]) -> None:
-        for position in range(self.workload.n):
-            if items[position].get("id") != item_id(position):
+        for position, item in enumerate(items):
+            if item.get("id") != self.ids[position]:
                 self.fail(
                     f"items are not in sync order: position {position} holds "
-                    f"{items[position].get('id')!r}; the tracker cannot locate updates"
+                    f"{item.get('id')!r}; the tracker cannot locate updates"
                 )
                 return
 
+    def _count_stale(self) -> int:
+        """Items whose final value is not the last update the server sent for them."""
+        source = self.source
+        if source is None or len(source) != self.workload.n:
+            return self.workload.n  # no state, or it lost or gained items
+        stale = 0
+        for i, seq in enumerate(self.expected):
+            item = source[i] if self.by_id_getter is None else source.get(self.ids[i])
+            if item is None or item.get("seq") != seq:
+                stale += 1
+        return stale
+
     def stale_items(self) -> int | None:
-        items = self.last_items
-        if len(items) != self.workload.n:
-            return self.workload.n  # the state lost or gained items: everything is suspect
-        pairs = zip(items, self.expected, strict=True)
-        return sum(1 for item, seq in pairs if item.get("seq") != seq)
+        return self.stale
 
 
 class ItemTracker(Tracker):
@@ -226,8 +261,12 @@ class ItemTracker(Tracker):
         return 0 if self.last_item is not None and self.last_item.get("seq") == final else 1
 
 
-def tracker_for(runner: str, args: argparse.Namespace) -> GroupTracker | ItemTracker:
-    return ItemTracker(runner, args) if args.item else GroupTracker(runner, args)
+def tracker_for(
+    runner: str,
+    args: argparse.Namespace,
+    by_id: Callable[[], Mapping[str, Mapping[str, Any]]] | None = None,
+) -> GroupTracker | ItemTracker:
+    return ItemTracker(runner, args) if args.item else GroupTracker(runner, args, by_id)
 
 
 def emit(result: Mapping[str, Any]) -> None:

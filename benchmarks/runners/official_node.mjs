@@ -86,7 +86,7 @@ async function main() {
   let error = null
 
   const markSync = () => {
-    tSync = performance.now()
+    tSync = nowNs()
     cpuSync = process.cpuUsage()
   }
 
@@ -148,7 +148,7 @@ async function main() {
       resolve()
     }, args.timeout * 1000)
     sub.onEvent(DONE_EVENT, (data) => {
-      tDone = performance.now()
+      tDone = nowNs()
       cpuDone = process.cpuUsage()
       doneData = data ?? {}
       clearTimeout(timer)
@@ -180,7 +180,8 @@ async function main() {
     unmatched_calls: unmatched,
   }
   if (tSync !== null && tDone !== null && Number.isInteger(sent)) {
-    const elapsed = (tDone - tSync) / 1e3
+    // From the sync, or from the first update if the server paused after the sync.
+    const elapsed = (tDone - Math.max(tSync, doneData.server?.first_ns ?? 0)) / 1e9
     const cpu = (cpuDone.user - cpuSync.user + cpuDone.system - cpuSync.system) / 1e6
     result.elapsed_s = Math.round(elapsed * 1e4) / 1e4
     result.msgs_per_s = elapsed > 0 ? Math.round(sent / elapsed) : null
