@@ -257,8 +257,10 @@ class AsyncStreamClient:
     async def _unsubscribe(self, sub: Subscription[Any]) -> None:
         leave = self._router.remove(sub)
         sub._end(None)
-        if leave is not None and self._transport is not None:
-            await self._send(leave)
+        # Queued like the join it undoes, so it can never overtake that join.
+        sending = self._send_soon(leave)
+        if sending is not None:
+            await asyncio.wait((sending,))
 
     # -- the supervisor -----------------------------------------------------------
 
@@ -471,7 +473,7 @@ class AsyncStreamClient:
         if inspect.isawaitable(result):
             self._spawn(result, "listener")
 
-    def _spawn(self, awaitable: Any, what: str) -> None:
+    def _spawn(self, awaitable: Any, what: str) -> asyncio.Task[None]:
         async def guarded() -> None:
             try:
                 await awaitable
@@ -483,10 +485,13 @@ class AsyncStreamClient:
         task = asyncio.get_running_loop().create_task(guarded())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
-    def _send_soon(self, frame: str | None) -> None:
+    def _send_soon(self, frame: str | None) -> asyncio.Task[None] | None:
+        """Send ``frame`` from a task: frames go out in the order they were queued."""
         if frame is not None and self._transport is not None:
-            self._spawn(self._send(frame), "send")
+            return self._spawn(self._send(frame), "send")
+        return None
 
     async def _send(self, frame: str) -> None:
         transport = self._transport
