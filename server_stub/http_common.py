@@ -96,6 +96,17 @@ def _parse_json(raw: bytes) -> dict[str, Any]:
         raise bad_request(
             "body is not valid JSON", [FieldError("body", str(exc), "json_invalid")]
         ) from None
+    except RecursionError:
+        raise bad_request(
+            "body is not valid JSON", [FieldError("body", "nested too deeply", "json_invalid")]
+        ) from None
+    try:  # a lone surrogate escape ("\ud800") decodes to a str no frame can carry
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise bad_request(
+            "body is not valid JSON",
+            [FieldError("body", "a string holds a lone surrogate escape", "json_invalid")],
+        ) from None
     if not isinstance(value, dict):
         raise bad_request(
             "body must be a JSON object",

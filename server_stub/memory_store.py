@@ -31,9 +31,15 @@ Validator = Callable[[str, Item], None]
 
 
 def _to_json(value: Any, what: str) -> Any:
-    """A deep, JSON-only copy of ``value`` (raises NotJsonError)."""
+    """A deep, JSON-only copy of ``value`` (raises NotJsonError).
+
+    Strings that cannot be encoded as UTF-8 (lone surrogates) are refused too: a
+    frame holding one could not be sent to any subscriber.
+    """
     try:
-        return json.loads(json.dumps(value, allow_nan=False))
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+        text.encode("utf-8")
+        return json.loads(text)
     except (TypeError, ValueError) as exc:
         raise NotJsonError(f"{what} is not JSON-serializable: {exc}") from None
 

@@ -29,6 +29,8 @@ from motia_client import (
 from motia_client._protocol import MalformedFrame
 from motia_client._rooms import Delivery, Router
 from motia_client.sse import decode_chat_chunk, decode_event
+from server_stub import StubServer
+from server_stub.errors import NotJsonError
 from tests.reliability.harness import ScriptServer, frame, wait_until
 
 TOKEN = "regression-Token-7f3a9c"
@@ -184,3 +186,45 @@ async def test_sse_stream_reports_deep_json_as_event_data_error() -> None:
         with pytest.raises(EventDataError):
             await read_all()
     assert seen == [{"n": 1}]
+
+
+async def test_stub_refuses_lone_surrogates_and_keeps_every_watcher_served() -> None:
+    """A ping body holding "\\ud800" got 200, then killed the writer of every watcher:
+    their sockets stayed open but went silent. Now it is a 400 and nothing breaks."""
+    async with (
+        StubServer(port=0) as stub,
+        AsyncStreamClient(stub.ws_url, transport="websockets") as client,
+        httpx.AsyncClient(base_url=stub.http_url, timeout=5) as http,
+    ):
+        sub = client.subscribe_group("todo", "inbox")
+        pings: list[Any] = []
+        sub.on_event("ping", pings.append)
+        await sub.wait_for(lambda items: True, timeout=5)
+        bad = b'{"note": "lone \\ud800 surrogate"}'
+        answer = await http.post(
+            "/todo/ping", content=bad, headers={"content-type": "application/json"}
+        )
+        assert answer.status_code == 400
+        assert "surrogate" in answer.json()["errors"][0]["message"]
+        with pytest.raises(NotJsonError):
+            await stub.store.send_event("todo", "inbox", "ping", {"note": "\ud800"})
+        with pytest.raises(NotJsonError):
+            await stub.store.set("todo", "inbox", "t-bad", {"description": "\udc00"})
+        assert (await http.post("/todo/ping", json={"note": "after"})).status_code == 200
+        created = await http.post("/todo", json={"description": "after"})
+        await wait_until(lambda: pings == [{"note": "after"}] and len(sub.state) == 1)
+        assert sub.state[0]["id"] == created.json()["id"]
+
+
+async def test_stub_answers_deeply_nested_bodies_with_a_400() -> None:
+    """json.loads raised RecursionError: the stub answered 500 "internal server error"."""
+    async with (
+        StubServer(port=0) as stub,
+        httpx.AsyncClient(base_url=stub.http_url, timeout=5) as http,
+    ):
+        for path in ("/sse?count=1&delay_ms=0", "/todo", "/todo/ping", "/chat"):
+            answer = await http.post(
+                path, content=DEEP_JSON.encode(), headers={"content-type": "application/json"}
+            )
+            assert answer.status_code == 400, path
+            assert answer.json()["errors"][0]["message"] == "nested too deeply"
