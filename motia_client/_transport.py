@@ -145,6 +145,32 @@ class WebsocketsTransport:
     def __init__(self, connection: ClientConnection, request: ConnectRequest) -> None:
         self._connection = connection
         self._request = request
+        self._ping_failed = False
+        self._keepalive: asyncio.Task[None] | None = None
+        interval, timeout = request.ping_interval, request.ping_timeout
+        if interval is not None and timeout is not None:
+            self._keepalive = asyncio.get_running_loop().create_task(
+                self._ping_forever(interval, timeout), name="motia-client-keepalive"
+            )
+
+    async def _ping_forever(self, interval: float, timeout: float) -> None:
+        """Ping every ``interval``; drop the socket when a pong is ``timeout`` late.
+
+        websockets' own keepalive would then wait up to its close timeout for a
+        closing handshake that a half-open socket never completes; aborting at
+        once keeps detection within ``interval + timeout``.
+        """
+        connection = self._connection
+        try:
+            while True:
+                await asyncio.sleep(interval)
+                pong = await connection.ping()
+                await asyncio.wait_for(pong, timeout)
+        except (TimeoutError, asyncio.TimeoutError):
+            self._ping_failed = True
+            connection.transport.abort()
+        except ConnectionClosed:
+            pass  # recv() reports the loss
 
     async def send(self, text: str) -> None:
         """Send one text frame."""
@@ -161,7 +187,11 @@ class WebsocketsTransport:
             raise self._lost(exc) from exc
 
     async def close(self) -> None:
-        """Close with a normal closure code."""
+        """Stop pinging and close with a normal closure code."""
+        keepalive, self._keepalive = self._keepalive, None
+        if keepalive is not None:
+            keepalive.cancel()
+            await asyncio.gather(keepalive, return_exceptions=True)
         await self._connection.close()
 
     def _lost(self, exc: ConnectionClosed) -> MotiaConnectionError | FrameTooLarge:
@@ -169,7 +199,9 @@ class WebsocketsTransport:
         if sent is not None and sent.code == CloseCode.MESSAGE_TOO_BIG:
             return FrameTooLarge(self._request.max_size)
         rcvd = exc.rcvd
-        if rcvd is not None:
+        if self._ping_failed:
+            detail = "the keepalive ping got no answer in time"
+        elif rcvd is not None:
             detail = f"the server closed the connection (code {rcvd.code})"
         elif sent is not None and sent.code == CloseCode.INTERNAL_ERROR:
             detail = "the keepalive ping got no answer in time"
@@ -195,8 +227,9 @@ async def websockets_transport(request: ConnectRequest) -> Transport:
             additional_headers=list(creds.headers) or None,
             ssl=ssl_arg,
             open_timeout=request.open_timeout,
-            ping_interval=request.ping_interval,
-            ping_timeout=request.ping_timeout,
+            # With a timeout, WebsocketsTransport pings itself (see _ping_forever).
+            ping_interval=request.ping_interval if request.ping_timeout is None else None,
+            ping_timeout=None,
             max_size=request.max_size,
             max_queue=None,
             compression=None,
