@@ -273,11 +273,15 @@ class AsyncStreamClient:
             except asyncio.CancelledError:
                 raise
             except AuthenticationError as exc:
-                if await self._token_changed_since_failure():
-                    attempt += 1
-                    continue
-                self._fail(exc)
-                return
+                # Terminal, unless the token callable now gives another token: then
+                # retry at the backoff pace (a callable may mint a new one per call).
+                if self._policy is None or not await self._token_changed_since_failure():
+                    self._fail(exc)
+                    return
+                attempt += 1
+                if not await self._backoff(attempt, exc):
+                    return
+                continue
             except (MotiaConnectionError, TimeoutError, OSError) as exc:
                 if first_must_succeed or self._policy is None:
                     self._fail(exc)
