@@ -472,7 +472,7 @@ def display_observable(
 
     removers: list[Callable[[], None]] = []
 
-    def ended(why: str) -> None:
+    def ended(why: str | None) -> None:
         nonlocal note
         with lock:
             note = why
@@ -487,7 +487,7 @@ def display_observable(
     observable.subscribe(
         on_next,
         lambda error: ended(f"error: {error}"),
-        lambda: ended("completed"),
+        lambda: ended(None if bridge.client.state.is_terminal else "completed"),
     )
 
     def watch_connection() -> None:
