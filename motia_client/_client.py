@@ -388,6 +388,7 @@ class AsyncStreamClient:
                 error if isinstance(error, MotiaError | ValueError | TypeError) else motia_error
             )
             self._opened.set_exception(raised)
+            self._opened.exception()  # retrieved: after connect(wait=False) nobody awaits it
         self._set_state(ConnectionState.FAILED, reason=str(motia_error), error=motia_error)
         for room in list(self._router.rooms.values()):
             for sub in list(room.members):
