@@ -206,5 +206,9 @@ async def picows_transport(request: ConnectRequest) -> Transport:
         raise MotiaConnectionError(
             f"could not connect to {request.safe_url}: {type(exc).__name__}"
         ) from None
-    assert isinstance(listener, _Listener)
+    if not isinstance(listener, _Listener):  # picows returns no listener, rather than
+        # raising, when the peer closes the connection during the handshake
+        raise MotiaConnectionError(
+            f"could not connect to {request.safe_url}: the connection closed during the handshake"
+        )
     return PicowsTransport(transport, listener, request)

@@ -69,11 +69,16 @@ class ScriptServer:
         self._server: Server | None = None
 
     @property
+    def port(self) -> int:
+        """The port it listens on."""
+        assert self._server is not None
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    @property
     def url(self) -> str:
         """``ws://127.0.0.1:<port>/``."""
-        assert self._server is not None
-        port = self._server.sockets[0].getsockname()[1]
-        return f"ws://127.0.0.1:{port}/"
+        return f"ws://127.0.0.1:{self.port}/"
 
     @property
     def open_connections(self) -> list[ServerConnection]:

@@ -20,17 +20,22 @@ from websockets.typing import Subprotocol
 from motia_client import (
     AsyncMotiaHttp,
     AsyncStreamClient,
+    ConnectionState,
     EventDataError,
     HttpError,
+    MotiaConnectionError,
     MotiaError,
     MotiaHttp,
     ProtocolError,
+    ReconnectPolicy,
+    StateChange,
 )
 from motia_client._protocol import MalformedFrame
 from motia_client._rooms import Delivery, Router
 from motia_client.sse import decode_chat_chunk, decode_event
 from server_stub import StubServer
 from server_stub.errors import NotJsonError
+from tests.reliability.chaos import ChaosProxy, Faults
 from tests.reliability.harness import ScriptServer, frame, wait_until
 
 TOKEN = "regression-Token-7f3a9c"
@@ -228,3 +233,30 @@ async def test_stub_answers_deeply_nested_bodies_with_a_400() -> None:
             )
             assert answer.status_code == 400, path
             assert answer.json()["errors"][0]["message"] == "nested too deeply"
+
+
+@pytest.mark.parametrize("transport", ["picows", "websockets"])
+async def test_a_connection_closed_during_the_handshake_is_retried(transport: str) -> None:
+    """picows returns no listener (it does not raise) when the peer closes mid-handshake:
+    an AssertionError made the client fail for good, ignoring its reconnect policy."""
+    failing = Faults(split_probability=1.0, cut_mid_frame_probability=1.0)  # cut each request
+    async with ScriptServer() as server, ChaosProxy(server.port, faults=failing) as proxy:
+        with pytest.raises(MotiaConnectionError) as first:
+            await AsyncStreamClient(proxy.ws_url, transport=transport).connect()  # type: ignore[arg-type]
+        assert type(first.value) is MotiaConnectionError
+        client = AsyncStreamClient(
+            proxy.ws_url,
+            transport=transport,  # type: ignore[arg-type]
+            reconnect=ReconnectPolicy(initial=0.01, cap=0.05),
+        )
+        changes: list[StateChange] = []
+        client.on_state_change(changes.append)
+        await client.connect(wait=False)
+        await wait_until(lambda: proxy.stats.mid_frame_cuts >= 4, what="four failed handshakes")
+        assert client.state is ConnectionState.RECONNECTING
+        proxy.faults = Faults()
+        await wait_until(lambda: client.is_connected, what="connected once the cuts stop")
+        errors = [change.error for change in changes if change.error is not None]
+        assert errors
+        assert all(type(error) is MotiaConnectionError for error in errors)
+        await client.close()
