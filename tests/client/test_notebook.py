@@ -1,0 +1,305 @@
+"""Notebook displays: rendering, throttled in-place updates, both clients, observables.
+
+The live displays are driven through a recording :class:`Publisher` (what IPython
+would show); the real IPython path runs in ``tests/e2e/test_notebook.py``. The
+server is the reference one, in process on 127.0.0.1 and a free port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pydantic
+import pytest
+
+from motia_client import AsyncStreamClient, ConnectionState, Items, StreamClient, _notebook
+from motia_client.rx import use_motia_stream, use_stream_event_handler, use_stream_item
+from server_stub import StubServer
+
+WAIT = 5.0
+
+
+def todo(n: int, **extra: Any) -> dict[str, Any]:
+    return {"id": f"t{n}", "description": f"todo {n}", "createdAt": f"2024-01-0{n}", **extra}
+
+
+class Recording:
+    """A Publisher that records what would be shown, and from which thread."""
+
+    live = True
+
+    def __init__(self) -> None:
+        self.shown: list[dict[str, str]] = []
+        self.updates: list[dict[str, str]] = []
+        self.threads: set[int] = set()
+        self.cell_end: list[Callable[[], None]] = []
+
+    def show(self, bundle: dict[str, str]) -> Recording:
+        self.shown.append(bundle)
+        return self
+
+    def update(self, bundle: dict[str, str]) -> None:
+        self.threads.add(threading.get_ident())
+        self.updates.append(bundle)
+
+    def on_cell_end(self, callback: Callable[[], None]) -> None:
+        self.cell_end.append(callback)
+
+    @property
+    def text(self) -> str:
+        """The plain text currently displayed."""
+        return (self.updates or self.shown)[-1]["text/plain"]
+
+
+async def eventually(predicate: Callable[[], bool], what: str = "condition") -> None:
+    deadline = time.monotonic() + WAIT
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+async def joined(stub: StubServer, expected: int) -> None:
+    """Wait until the todo inbox has ``expected`` server-side joins (the seed's counter)."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        counter = await stub.store.get("inbox", "watching", "inbox")
+        if (counter["watching"] if counter else 0) == expected:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"expected {expected} joins")
+        await asyncio.sleep(0.01)
+
+
+# -- rendering ----------------------------------------------------------------------------
+
+
+def test_a_group_renders_as_a_table() -> None:
+    items = [
+        {"id": "t1", "description": "<script>alert(1)</script>", "_createdAt": 5, "tags": ["a"]},
+        {"description": "no id", "id": "t2", "done": True, "note": "x" * 200},
+    ]
+    bundle = _notebook.render("group", "todo/inbox", items, state=ConnectionState.OPEN)
+    page, text = bundle["text/html"], bundle["text/plain"]
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<th>id</th><th>description</th><th>tags</th><th>done</th><th>note</th>" in page
+    assert "_createdAt" not in page  # server fields stay out of the way
+    assert "<td>[&quot;a&quot;]</td>" in page
+    assert "x" * 59 + "…" in page
+    assert "x" * 60 not in page
+    lines = text.splitlines()
+    assert lines[0] == "todo/inbox · 2 items · open"
+    assert lines[1].split() == ["id", "description", "tags", "done", "note"]
+    assert lines[3].startswith("t2  no id")
+
+
+def test_a_long_group_is_cut_and_counted() -> None:
+    items = [{"id": f"t{n}"} for n in range(_notebook.MAX_ROWS + 7)]
+    bundle = _notebook.render("group", "g", items, state=ConnectionState.RECONNECTING)
+    assert bundle["text/html"].count("<tr>") == _notebook.MAX_ROWS + 2  # head + rows + "more"
+    assert "… and 7 more" in bundle["text/html"]
+    assert bundle["text/plain"].startswith(f"g · {_notebook.MAX_ROWS + 7} items · reconnecting")
+    empty = _notebook.render("group", "g", [], state=ConnectionState.OPEN)
+    assert empty["text/plain"] == "g · 0 items · open\n(no items)"
+
+
+def test_an_item_renders_as_a_card() -> None:
+    class Todo(pydantic.BaseModel):
+        id: str
+        description: str
+
+    card = _notebook.render(
+        "item", "todo/inbox/t1", Todo(id="t1", description="milk"), state=ConnectionState.OPEN
+    )
+    assert card["text/plain"].splitlines() == [
+        "todo/inbox/t1 · open",
+        "id           t1",
+        "description  milk",
+    ]
+    assert "<th" in card["text/html"]
+    assert "milk" in card["text/html"]
+    missing = _notebook.render("item", "todo/inbox/t9", None, state=ConnectionState.OPEN)
+    assert missing["text/plain"].endswith("(no item)")
+    waiting = _notebook.render(
+        "item", "x", state=ConnectionState.CONNECTING, note="waiting for the first sync"
+    )
+    assert waiting["text/plain"] == "x · waiting for the first sync · connecting"
+
+
+def test_pairs_state_and_events_render() -> None:
+    pair = _notebook.render(
+        "pair", "todo/inbox", ([{"id": "t1"}], False), state=ConnectionState.OPEN
+    )
+    assert pair["text/plain"].splitlines()[0] == "todo/inbox · 1 item · disconnected"
+    state = _notebook.render(
+        "state", "connection", ConnectionState.FAILED, state=ConnectionState.OPEN
+    )
+    assert state["text/plain"] == "connection · failed"
+    assert "#cf222e" in state["text/html"]
+    events = _notebook.render(
+        "event", "todo/inbox · ping", ({"n": 1}, {"n": 2}), state=ConnectionState.OPEN
+    )
+    assert events["text/plain"].splitlines() == [
+        "todo/inbox · ping · 2 recent · open",
+        '{"n": 1}',
+        '{"n": 2}',
+    ]
+
+
+def test_the_library_does_not_import_ipython() -> None:
+    code = (
+        "import sys, motia_client, motia_client.rx, motia_client._notebook; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('IPython', 'ipykernel')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+# -- live displays: asyncio client ----------------------------------------------------------
+
+
+@pytest.fixture
+async def stub() -> AsyncIterator[StubServer]:
+    async with StubServer(host="127.0.0.1", port=0) as server:
+        yield server
+
+
+@pytest.fixture
+async def client(stub: StubServer) -> AsyncIterator[AsyncStreamClient]:
+    async with AsyncStreamClient(stub.ws_url) as c:
+        yield c
+
+
+async def test_a_group_display_updates_in_place_throttled(
+    stub: StubServer, client: AsyncStreamClient
+) -> None:
+    todos = client.subscribe_group("todo", "inbox")
+    await todos.wait_for(lambda items: True, WAIT)
+    shown = Recording()
+    _notebook.display_subscription(todos, publisher=shown, throttle=0.5)
+    assert shown.text == "todo/inbox · 0 items · open\n(no items)"
+    for n in range(1, 10):
+        await stub.store.set("todo", "inbox", f"t{n}", todo(n))
+    await eventually(lambda: "9 items" in shown.text, "the update")
+    assert len(shown.updates) <= 2  # nine changes, throttled into one or two redraws
+    assert shown.threads == {threading.get_ident()}  # on the client's loop
+    await client.close()
+    assert shown.text.startswith("todo/inbox · 9 items · closed")  # the final state, at once
+    count = len(shown.updates)
+    await asyncio.sleep(0.3)
+    assert len(shown.updates) == count  # and nothing after the end
+
+
+async def test_a_pending_update_is_flushed_when_the_cell_ends(
+    stub: StubServer, client: AsyncStreamClient
+) -> None:
+    todos = client.subscribe_group("todo", "inbox")
+    await todos.wait_for(lambda items: True, WAIT)
+    shown = Recording()
+    _notebook.display_subscription(todos, publisher=shown, throttle=60)
+    await stub.store.set("todo", "inbox", "t1", todo(1))
+    await todos.wait_for(lambda items: len(items) == 1, WAIT)
+    assert shown.updates == []  # throttled: the next redraw is a minute away
+    assert len(shown.cell_end) == 1
+    shown.cell_end[0]()  # what IPython's post_execute does when the cell finishes
+    assert shown.text.startswith("todo/inbox · 1 item · open")
+
+
+async def test_an_item_display_and_html_snapshot(
+    stub: StubServer, client: AsyncStreamClient
+) -> None:
+    item = client.subscribe_item("todo", "inbox", "t1")
+    assert "waiting for the first sync" in item._repr_html_()
+    shown = Recording()
+    _notebook.display_subscription(item, publisher=shown, throttle=0.01)
+    await joined(stub, 1)
+    await stub.store.set("todo", "inbox", "t1", todo(1, description="milk"))
+    await eventually(lambda: "milk" in shown.text, "the card")
+    assert "milk" in item._repr_html_()
+    await item.close()
+    await stub.store.set("todo", "inbox", "t1", todo(1, description="bread"))
+    await asyncio.sleep(0.1)
+    assert "bread" not in shown.text
+
+
+async def test_outside_a_kernel_a_snapshot_is_printed(
+    stub: StubServer, client: AsyncStreamClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await stub.store.set("todo", "inbox", "t1", todo(1))
+    todos = client.subscribe_group("todo", "inbox")
+    await todos.wait_for(lambda items: len(items) == 1, WAIT)
+    todos._ipython_display_()  # no IPython shell here: print once, no live updates
+    assert capsys.readouterr().out.startswith("todo/inbox · 1 item · open\nid  description")
+
+
+# -- live displays: observables ------------------------------------------------------------
+
+
+async def test_an_observable_displays_itself_live(
+    stub: StubServer, client: AsyncStreamClient
+) -> None:
+    shown = Recording()
+    pings = use_stream_event_handler(client, "todo", "inbox", "ping")
+    _notebook.display_observable(pings, publisher=shown, throttle=0.01)
+    assert shown.text == "todo/inbox · ping · 0 recent · open\n(no events yet)"
+    await joined(stub, 1)
+    await stub.store.send_event("todo", "inbox", "ping", {"n": 1})
+    await eventually(lambda: '{"n": 1}' in shown.text, "the event")
+
+    card = Recording()
+    _notebook.display_observable(
+        use_stream_item(client, "todo", "inbox", "t1"), publisher=card, throttle=0.01
+    )
+    assert "waiting for the first value" in card.text
+    await stub.store.set("todo", "inbox", "t1", todo(1))
+    await eventually(lambda: "todo 1" in card.text, "the item")
+
+    state = Recording()
+    _notebook.display_observable(use_motia_stream(client), publisher=state, throttle=0.01)
+    await eventually(lambda: state.text == "connection · open")
+    await client.close()
+    assert state.text == "connection · closed"
+    assert card.text.startswith("todo/inbox/t1 · closed")
+
+
+# -- live displays: blocking client ---------------------------------------------------------
+
+
+def test_a_blocking_subscription_displays_from_its_thread() -> None:
+    with (
+        StubServer(host="127.0.0.1", port=0).in_thread() as stub,
+        StreamClient(stub.ws_url) as client,
+    ):
+        stub.run(stub.store.set("todo", "inbox", "t1", todo(1)))
+        todos = client.subscribe_group("todo", "inbox")
+        todos.wait_for(lambda items: len(items) == 1, WAIT)
+        assert "<td>todo 1</td>" in todos._repr_html_()
+        shown = Recording()
+        _notebook.display_subscription(todos._sub, client, publisher=shown, throttle=0.01)
+        assert shown.text.startswith("todo/inbox · 1 item · open")
+        stub.run(stub.store.set("todo", "inbox", "t2", todo(2)))
+        deadline = time.monotonic() + WAIT
+        while "2 items" not in shown.text and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert "todo 2" in shown.text
+        assert client._thread is not None
+        assert shown.threads == {client._thread.ident}
+        client.close()
+        assert shown.text.startswith("todo/inbox · 2 items · closed")
+        assert "<td>todo 2</td>" in todos._repr_html_()  # still readable after the close
+
+
+def test_items_snapshots_render_like_lists() -> None:
+    items: Items[Any] = Items(None, ({"id": "a"},), 1)
+    assert _notebook.render("group", "g", items, state=ConnectionState.OPEN)["text/plain"] == (
+        "g · 1 item · open\nid\na"
+    )
