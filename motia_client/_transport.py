@@ -218,6 +218,8 @@ async def websockets_transport(request: ConnectRequest) -> Transport:
         ssl_arg = ssl_module.create_default_context()
         ssl_arg.check_hostname = False
         ssl_arg.verify_mode = ssl_module.CERT_NONE
+    elif ssl_arg is None:
+        ssl_arg = True  # websockets' default context: certificate and host name verified
     if not creds.url.startswith("wss:"):
         ssl_arg = None
     try:
