@@ -62,7 +62,11 @@ class StreamClient:
 
     def _run(self, coro: Coroutine[Any, Any, R], timeout: float | None = None) -> R:
         """Run ``coro`` on the client's loop and wait for its result."""
-        loop = self._ensure_loop()
+        try:
+            loop = self._ensure_loop()
+        except ClientClosedError:
+            coro.close()  # never to be awaited: say so without a RuntimeWarning
+            raise
         if threading.current_thread() is self._thread:
             coro.close()
             raise RuntimeError("a blocking call was made from a listener; use the async client")
