@@ -273,5 +273,7 @@ class ChaosProxy:
             self._links.add(link)
             link.start()
             await asyncio.gather(*link.pumps, return_exceptions=True)
+        except asyncio.CancelledError:
+            pass  # stop() cancels handlers; asyncio.start_server logs a handler ending cancelled
         finally:
             self._handlers.discard(task)

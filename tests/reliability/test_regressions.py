@@ -78,8 +78,8 @@ async def test_websockets_debug_log_masks_the_token(
         client = AsyncStreamClient(
             f"ws://127.0.0.1:{port}/",
             token=token,
-            auth=auth,
-            transport="websockets",  # type: ignore[arg-type]
+            auth=auth,  # type: ignore[arg-type]
+            transport="websockets",
         )
         async with client:
             sub = client.subscribe_group("s", "g")
