@@ -475,7 +475,7 @@ class AsyncStreamClient:
         except Exception:
             logger.exception("a listener raised; the other listeners still run")
             return
-        if inspect.isawaitable(result):
+        if result is not None and inspect.isawaitable(result):
             self._spawn(result, "listener")
 
     def _spawn(self, awaitable: Any, what: str) -> asyncio.Task[None]:
