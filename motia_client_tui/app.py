@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, ClassVar
@@ -56,6 +56,7 @@ __all__ = ["FrameStats", "MotiaTui"]
 logger = logging.getLogger("motia_client_tui")
 
 LOGGED_EVENTS = ("ping", "notification")  # custom event types written to the log
+DRAW_BUDGET = 3.0  # wait at least this many times the table's last draw time between updates
 LOG_CHARS = 200  # a log line shows this much of an event's data
 OPENAI_STREAM = "openai"
 OPENAI_ITEM = "message"
@@ -78,7 +79,8 @@ class FrameStats:
     changes: int = 0  # change notifications received from the subscriptions
     frames: int = 0  # timer ticks
     applied: int = 0  # ticks that changed the table
-    max_apply_seconds: float = 0.0  # the slowest table update
+    deferred: int = 0  # ticks that left a pending change for later (the table draws slowly)
+    max_apply_seconds: float = 0.0  # the slowest table update (not counting its drawing)
 
 
 class _LogBridge(logging.Handler):
@@ -131,6 +133,7 @@ class MotiaTui(App[int]):
         self._ai: ItemSubscription[Any] | None = None
         self._url = public_url(options.url)
         self._rows_dirty = False
+        self._next_table_update = 0.0
         self._ai_dirty = False
         self._connection: StateChange | None = None
         self._retry_at: float | None = None
@@ -268,6 +271,8 @@ class MotiaTui(App[int]):
         self.events.post("event", f"{event_type} {compact(data, LOG_CHARS)}")
 
     def _on_subscription_error(self, error: MotiaError) -> None:
+        if self.client is not None and error is self.client.error:
+            return  # the client failed: the connection line and its log line say so
         if isinstance(error, SubscriptionRefused):
             room = f"{error.stream}/{error.group_id}"
             if error.item_id is not None:
@@ -288,12 +293,9 @@ class MotiaTui(App[int]):
         elif state is ConnectionState.OPEN:
             self._refused_auth = None
             self.events.post("info", f"connected to {self._url}")
-        elif state is ConnectionState.FAILED:
-            if isinstance(change.error, AuthenticationError):
-                self._refused_auth = (
-                    f"the server refused the credentials (HTTP {change.error.status})"
-                )
-            self.events.post("error", f"connection failed: {change.reason}")
+        elif isinstance(change.error, AuthenticationError):  # failed: refused credentials
+            # (The client logs why it failed, and the log shows it: no second line here.)
+            self._refused_auth = f"the server refused the credentials (HTTP {change.error.status})"
 
     # -- the frame ----------------------------------------------------------------------
 
@@ -301,18 +303,27 @@ class MotiaTui(App[int]):
         """Apply the latest state to the widgets (runs ``fps`` times a second)."""
         self.stats.frames += 1
         if self._rows_dirty:
-            self._rows_dirty = False
-            started = time.perf_counter()
-            if self.table.show(self._current_rows()):
-                self.stats.applied += 1
-                self.table.border_subtitle = f"{self.table.row_count} items"
-            elapsed = time.perf_counter() - started
-            self.stats.max_apply_seconds = max(self.stats.max_apply_seconds, elapsed)
+            self._update_table()
         if self._ai_dirty and self._ai is not None:
             self._ai_dirty = False
             self.ai_panel.show(self._ai.state)
         self.indicator.show(self.status)
         self.events.flush()
+
+    def _update_table(self) -> None:
+        # Each table update costs a redraw of every visible cell: pace updates so
+        # that drawing the table takes at most about 1 / (1 + DRAW_BUDGET) of the time.
+        started = time.perf_counter()
+        if started < self._next_table_update:
+            self.stats.deferred += 1
+            return
+        self._rows_dirty = False
+        if self.table.show(self._current_rows()):
+            self.stats.applied += 1
+            self.table.border_subtitle = f"{self.table.row_count} items"
+            self._next_table_update = started + DRAW_BUDGET * self.table.render_cost
+        elapsed = time.perf_counter() - started
+        self.stats.max_apply_seconds = max(self.stats.max_apply_seconds, elapsed)
 
     def _current_rows(self) -> list[Row]:
         rows = self._rows
@@ -367,9 +378,8 @@ class MotiaTui(App[int]):
         if row_id is None:
             self.events.post("info", "complete: no row selected")
             return
-        self._http_call(
-            "POST", f"/todo/{quote(row_id, safe='')}/complete", None, f"complete {row_id}"
-        )
+        path = f"/todo/{quote(row_id, safe='')}/complete"
+        self._http_call("POST", path, None, f"complete {self._row_label(row_id)}")
 
     def action_delete(self) -> None:
         """``DELETE /todo/{id}`` for the selected row."""
@@ -383,7 +393,7 @@ class MotiaTui(App[int]):
     def _row_label(self, row_id: str) -> str:
         """How a log line names a row: its description when it has one, else its id."""
         item = self.table.item(row_id)
-        description = item.get("description") if isinstance(item, dict) else None
+        description = item.get("description") if isinstance(item, Mapping) else None
         return repr(compact(description, 40)) if isinstance(description, str) else row_id
 
     def _http_call(self, method: str, path: str, body: Any, what: str) -> None:

@@ -32,12 +32,13 @@ __all__ = [
 ]
 
 MAX_CELL_CHARS = 60
+MAX_DESCRIPTION_CHARS = 40
 Row = tuple[str, Any]
 """One row: the item id and the item (a mapping, normally)."""
 
 
 def format_time(value: Any) -> str:
-    """Show an ISO-8601 timestamp as ``YYYY-MM-DD HH:MM:SS`` in UTC; other values as text.
+    """Show an ISO-8601 timestamp as ``YYYY-MM-DD HH:MM`` in UTC; other values as text.
 
     A date without a time (``2025-12-01``) stays a date.
     """
@@ -51,7 +52,7 @@ def format_time(value: Any) -> str:
         return value
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(timezone.utc)
-    return parsed.strftime("%Y-%m-%d %H:%M:%S")
+    return parsed.strftime("%Y-%m-%d %H:%M")
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -106,7 +107,7 @@ def _id_column() -> Column:
 
 
 def _todo_description(_: str, item: Any) -> Text:
-    text = cell_text(_field(item, "description"))
+    text = Text(compact(_field(item, "description"), MAX_DESCRIPTION_CHARS))
     if _field(item, "completedAt"):
         text.stylize("dim")
     return text
@@ -116,7 +117,8 @@ def _todo_done(_: str, item: Any) -> Text:
     completed = _field(item, "completedAt")
     if not completed:
         return Text("")
-    return Text(f"✓ {format_time(completed)[11:] or format_time(completed)}", style="green")
+    shown = format_time(completed)
+    return Text(f"✓ {shown[11:] or shown}", style="green")  # the time; the day is in "created"
 
 
 def _time_of(key: str) -> Callable[[str, Any], Text]:

@@ -7,6 +7,7 @@ where something changed.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.coordinate import Coordinate
+from textual.geometry import Region
 from textual.screen import ModalScreen
+from textual.strip import Strip
 from textual.widgets import DataTable, Input, Label, RichLog, Static
 from textual.widgets.data_table import CellDoesNotExist
 
@@ -44,6 +47,10 @@ class LiveTable(DataTable[Text]):
 
     :meth:`show` removes, appends and reorders rows and updates only the cells
     that changed; the cursor stays on the row it was on (by id, not by index).
+
+    DataTable redraws every visible cell after any change (its render caches
+    are keyed on a table-wide update counter), so :attr:`render_cost` keeps a
+    moving average of how long a redraw takes: the app uses it to pace updates.
     """
 
     def __init__(self, columns: Columns, *, id: str | None = None) -> None:
@@ -52,6 +59,17 @@ class LiveTable(DataTable[Text]):
         self._order: list[str] = []  # ids, in the order the table shows them
         self._items: dict[str, Any] = {}  # id -> the item object shown
         self._cells: dict[str, tuple[Text, ...]] = {}  # id -> the cells in the table
+        self.render_cost = 0.0  # seconds per redraw, a moving average
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Draw (as DataTable does), measuring how long it takes."""
+        started = time.perf_counter()
+        lines = super().render_lines(crop)
+        elapsed = time.perf_counter() - started
+        self.render_cost = (
+            elapsed if not self.render_cost else 0.7 * self.render_cost + 0.3 * elapsed
+        )
+        return lines
 
     def on_mount(self) -> None:
         """Create the initial columns."""
