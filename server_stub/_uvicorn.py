@@ -8,19 +8,26 @@
   responses: the 401 before upgrading).
 - :class:`EmbeddedServer`: a uvicorn server that leaves signal handling to its
   owner (tests, the CLI), instead of taking over SIGINT/SIGTERM while it runs, and
-  that wakes up as soon as it is asked to exit instead of polling every 0.1 s.
+  that stops in milliseconds: it wakes up as soon as it is asked to exit, and its
+  shutdown polls for connections to finish every few ms instead of sleeping in
+  0.1 s steps (test suites start and stop hundreds of servers).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import socket
 from collections.abc import Iterator
 
 import uvicorn
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 ABORT_EXTENSION = "motia_stub.abort"
+SHUTDOWN_POLL_SECONDS = 0.005
+
+log = logging.getLogger("uvicorn.error")
 
 
 class AbortableWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -64,3 +71,34 @@ class EmbeddedServer(uvicorn.Server):
             counter = (counter + 10) % 864000  # on_tick refreshes headers when counter % 10 == 0
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._exit_requested.wait(), 1.0)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's graceful shutdown, with the same steps and deadline, polled every 5 ms."""
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        loop = asyncio.get_running_loop()
+        grace = self.config.timeout_graceful_shutdown
+        deadline = loop.time() + (grace if grace is not None else 30.0)
+        state = self.server_state
+        while (state.connections or state.tasks) and not self.force_exit:
+            if loop.time() > deadline:
+                log.error(
+                    "Cancel %s running task(s), timeout graceful shutdown exceeded",
+                    len(state.tasks),
+                )
+                tasks = list(state.tasks)
+                for task in tasks:
+                    task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
+                if tasks:
+                    await asyncio.wait(tasks, timeout=1.0)
+                break
+            await asyncio.sleep(SHUTDOWN_POLL_SECONDS)
+        for server in self.servers:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(server.wait_closed(), 1.0)
+        if not self.force_exit:
+            await self.lifespan.shutdown()

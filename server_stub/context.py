@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from .auth import Authenticator
@@ -24,9 +25,21 @@ class AppContext:
     max_queue: int
     tasks: TaskSet
     hooks: HookContext = field(init=False)
+    stopping: asyncio.Event = field(init=False)
 
     def __post_init__(self) -> None:
         self.hooks = HookContext(self.store, self.state)
+        self.stopping = asyncio.Event()
+
+    async def pause(self, seconds: float) -> bool:
+        """Sleep ``seconds``; False (at once) when the server is stopping, so streams end early."""
+        if self.stopping.is_set():
+            return False
+        try:
+            await asyncio.wait_for(self.stopping.wait(), max(seconds, 0.0))
+        except asyncio.TimeoutError:
+            return True
+        return False
 
     @property
     def dialect(self) -> Dialect:

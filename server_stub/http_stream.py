@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -79,7 +78,8 @@ def stream_routes(ctx: AppContext) -> list[BaseRoute]:
             for item in items:
                 yield f"event: item\ndata: {dumps(item)}\n\n"
                 delay = delay_ms if delay_ms is not None else 300 + rng.random() * 700
-                await asyncio.sleep(delay / 1000)
+                if not await ctx.pause(delay / 1000):
+                    return  # the server is stopping: end the stream now
             yield f"event: done\ndata: {dumps({'total': len(items)})}\n\n"
 
         return StreamingResponse(frames(), media_type="text/event-stream", headers=SSE_HEADERS)
@@ -92,7 +92,8 @@ def stream_routes(ctx: AppContext) -> list[BaseRoute]:
         async def frames() -> AsyncIterator[str]:
             for piece in pieces:
                 yield f"data: {dumps({'content': piece})}\n\n"
-                await asyncio.sleep(delay)
+                if not await ctx.pause(delay):
+                    return  # the server is stopping: end the stream now
             yield "data: [DONE]\n\n"
 
         return StreamingResponse(frames(), media_type="text/event-stream", headers=SSE_HEADERS)
@@ -121,6 +122,7 @@ async def _fill(ctx: AppContext, trace_id: str, prompt: str, delay: float) -> No
     """The ``CallOpenAi`` step: write the answer into the item, one token more each time."""
     written = ""
     for piece in textgen.tokens(textgen.reply(prompt)):
-        await asyncio.sleep(delay)
+        if not await ctx.pause(delay):
+            return
         written += piece
         await ctx.store.set(OPENAI_STREAM, trace_id, OPENAI_ITEM_ID, {"message": written})

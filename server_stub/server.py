@@ -168,6 +168,7 @@ class StubServer:
         self._port = sock.getsockname()[1]
         self._loop = asyncio.get_running_loop()
         await self._ctx.store.open()
+        self._ctx.stopping = asyncio.Event()
         config = uvicorn.Config(
             self._app,
             ws=AbortableWebSocketProtocol,
@@ -210,6 +211,7 @@ class StubServer:
         """Close every socket, cancel background work, shut uvicorn down (idempotent)."""
         if self._serve_task is None:
             return
+        self._ctx.stopping.set()
         await self._demo_tasks.cancel_all()
         await self._ctx.tasks.cancel_all()
         await self._endpoint.close_all(code=1001, reason="server shutting down")

@@ -139,6 +139,9 @@ class Connection:
             while True:
                 if self._frames:
                     await self._ws.send_text(self._frames.popleft())
+                    # Yield between frames: other sockets get their turn, and a lost
+                    # connection is noticed before we write to it again.
+                    await asyncio.sleep(0)
                 elif self._close_request is not None:
                     await self._ws.close(*self._close_request)
                     return
@@ -293,10 +296,10 @@ class StreamEndpoint:
         try:
             await conn.read_loop()
         finally:
-            self._connections.discard(conn)
-            await conn.cleanup()
             writer.cancel()
             await asyncio.gather(writer, return_exceptions=True)
+            await conn.cleanup()
+            self._connections.discard(conn)  # counted until its on_leave hooks have run
             conn.done.set()
             log.info("stream socket closed: %s", peer)
 

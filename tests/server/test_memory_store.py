@@ -8,6 +8,8 @@ import threading
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from server_stub import Change, MemoryStore, Room, StreamStore
@@ -294,3 +296,56 @@ async def test_the_store_refuses_a_foreign_event_loop() -> None:
     assert "stub.run(" in str(errors[0])
     await store.close()
     assert await store.get("s", "g", "a") is None
+
+
+_WRITES = st.lists(
+    st.tuples(
+        st.sampled_from(["set", "update", "delete", "event"]),
+        st.sampled_from(["a", "b", "c"]),
+        st.integers(-5, 5),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_WRITES)
+def test_replaying_the_frames_rebuilds_the_group_and_each_item(
+    writes: list[tuple[str, str, int]],
+) -> None:
+    """A subscriber that applies its frames in order always ends with the store's state."""
+
+    async def scenario() -> None:
+        store = MemoryStore()
+        group, item_a = Recorder(), Recorder()
+        await store.set("s", "g", "b", {"n": 0})
+        await store.subscribe(Room("s", "g"), group)
+        await store.subscribe(Room("s", "g", "a"), item_a)
+        for kind, item_id, n in writes:
+            if kind == "set":
+                await store.set("s", "g", item_id, {"n": n})
+            elif kind == "update":
+                await store.update("s", "g", item_id, [{"type": "increment", "path": "n", "by": n}])
+            elif kind == "delete":
+                await store.delete("s", "g", item_id)
+            else:
+                await store.send_event("s", "g", "tick", n, item_id=item_id)
+        rebuilt: dict[str, Any] = {}
+        for frame in group.frames:
+            kind = frame.event["type"]
+            if kind == "sync":
+                rebuilt = {item["id"]: item for item in frame.event["data"]}
+            elif kind in ("create", "update"):
+                rebuilt[frame.item_id or ""] = frame.event["data"]
+            elif kind == "delete":
+                rebuilt.pop(frame.item_id or "", None)
+        assert rebuilt == {item["id"]: item for item in await store.list_group("s", "g")}
+        last_a: Any = None
+        for frame in item_a.frames:
+            kind = frame.event["type"]
+            if kind != "event":
+                last_a = frame.event["data"] if kind != "delete" else None
+        assert last_a == await store.get("s", "g", "a")
+        assert all(frame.item_id in (None, "a") for frame in item_a.frames)
+
+    asyncio.run(scenario())

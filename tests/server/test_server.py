@@ -127,3 +127,19 @@ async def test_demo_mode_keeps_the_inbox_and_the_ai_message_moving() -> None:
         assert stats is not None
         assert stats["created"] >= 1
         await client.ws.close()
+
+
+async def test_stop_ends_streams_in_progress_promptly() -> None:
+    stub = StubServer(port=0)
+    await stub.start()
+    http = httpx.AsyncClient(base_url=stub.http_url, trust_env=False, timeout=5)
+    chat = http.stream("POST", "/chat?delay_ms=5000", json={"message": "x"})
+    async with http, chat as response:
+        lines = response.aiter_lines()
+        assert (await lines.__anext__()).startswith("data: ")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await stub.stop()
+        assert loop.time() - started < 1.5
+        rest = [line async for line in lines]
+    assert "data: [DONE]" not in rest
