@@ -12,8 +12,11 @@ from motia_client import (
     AuthenticationError,
     ClientClosedError,
     ConnectionState,
+    ConnectRequest,
     MotiaConnectionError,
+    MotiaTimeout,
     StreamClient,
+    Transport,
 )
 from tests.client.conftest import WAIT, StateLog, assert_nothing_left
 from tests.client.wsserver import FakeNetwork, WsServer, free_port
@@ -274,4 +277,75 @@ async def test_close_before_connect(make_client: MakeClient) -> None:
     sub = client.subscribe_group("todo", "inbox")
     await client.close()
     assert sub.closed
+    assert_nothing_left(client)
+
+
+# -- the transport interface -------------------------------------------------------------
+
+
+async def test_a_transport_factory_gets_every_connect_setting(network: FakeNetwork) -> None:
+    client = AsyncStreamClient(
+        "ws://fake.invalid/",
+        token=TOKEN,
+        auth="header",
+        headers={"X-App": "a"},
+        ssl=False,
+        ping_interval=3.0,
+        ping_timeout=4.0,
+        open_timeout=5.0,
+        max_size=1234,
+        transport=network,
+    )
+    async with client:
+        request = network.requests[0]
+        assert request.credentials.url == "ws://fake.invalid/"
+        assert request.credentials.subprotocols == ()
+        assert dict(request.credentials.headers) == {
+            "X-App": "a",
+            "Authorization": f"Bearer {TOKEN}",
+        }
+        assert (request.ssl, request.ping_interval, request.ping_timeout) == (False, 3.0, 4.0)
+        assert (request.open_timeout, request.max_size) == (5.0, 1234)
+    defaults = AsyncStreamClient("ws://fake.invalid/", transport=network)
+    async with defaults:
+        request = network.requests[1]
+        assert (request.ping_interval, request.ping_timeout) == (20.0, 20.0)
+        assert request.max_size == 64 * 1024 * 1024
+        assert request.ssl is None
+
+
+async def test_a_handshake_that_never_completes_times_out(make_client: MakeClient) -> None:
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # accept the TCP connection, never answer the upgrade
+
+    listener = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        client = make_client(f"ws://127.0.0.1:{port}/", open_timeout=0.2)
+        with pytest.raises(MotiaTimeout, match="timed out"):
+            await asyncio.wait_for(client.connect(), WAIT)
+        assert_nothing_left(client)
+    finally:
+        for writer in accepted:
+            writer.close()
+        listener.close()
+        await listener.wait_closed()
+
+
+async def test_close_while_connect_is_waiting(network: FakeNetwork) -> None:
+    started = asyncio.Event()
+
+    async def hanging(request: ConnectRequest) -> Transport:
+        started.set()
+        await asyncio.Event().wait()  # never opens
+        raise AssertionError("unreachable")
+
+    client = AsyncStreamClient("ws://fake.invalid/", transport=hanging)
+    connecting = asyncio.get_running_loop().create_task(client.connect())
+    await asyncio.wait_for(started.wait(), WAIT)
+    await client.close()
+    with pytest.raises(ClientClosedError):
+        await asyncio.wait_for(connecting, WAIT)
     assert_nothing_left(client)

@@ -398,3 +398,51 @@ async def test_close_while_reconnecting_leaves_nothing(
     await log.wait(S.RECONNECTING)
     await client.close()
     assert_nothing_left(client)
+
+
+async def test_the_supervisor_survives_bad_frames_and_raising_listeners(
+    server: WsServer, make_client: MakeClient
+) -> None:
+    # The official Python client's reconnect path cancels its own task, so after a
+    # bad frame or a raising listener its state silently freezes. Ours keeps going.
+    server.store[("todo", "inbox")] = {"a": todo("a", "1")}
+    client = make_client(server.url)
+    async with client:
+        sub = client.subscribe_group("todo", "inbox")
+
+        def boom(items: Any) -> None:
+            raise RuntimeError("listener bug")
+
+        sub.add_change_listener(boom)
+        await sub.wait_for(lambda items: len(items) == 1, timeout=WAIT)
+        await server.send_all("{broken")
+        await server.set("todo", "inbox", todo("b", "2"))
+        await sub.wait_for(lambda items: len(items) == 2, timeout=WAIT)
+        await server.drop()
+        server.store[("todo", "inbox")]["c"] = todo("c", "3")
+        await sub.wait_for(lambda items: len(items) == 3, timeout=WAIT)
+        await server.drop()  # and again
+        server.store[("todo", "inbox")]["d"] = todo("d", "4")
+        await sub.wait_for(lambda items: len(items) == 4, timeout=WAIT)
+        assert client.state is S.OPEN
+        assert len(server.conns) == 3
+
+
+async def test_subscribing_while_reconnecting_joins_once_the_socket_is_back(
+    server: WsServer, make_client: MakeClient
+) -> None:
+    server.store[("todo", "inbox")] = {"a": todo("a", "1")}
+    client = make_client(server.url)
+    log = StateLog(client)
+    async with client:
+        first = client.subscribe_group("todo", "inbox")
+        await first.wait_for(lambda items: len(items) == 1, timeout=WAIT)
+        port = server.port
+        await server.stop()
+        await log.wait(S.RECONNECTING)
+        late = client.subscribe_item("todo", "inbox", "a")  # no socket right now
+        assert not late.synced
+        await server.start(port)
+        assert await late.wait_for(lambda it: it is not None, timeout=WAIT) == todo("a", "1")
+        conn = await server.wait_conn(2)
+        await server.wait_until(lambda: len(conn.joins) == 2)  # one per room, no duplicate
