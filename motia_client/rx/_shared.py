@@ -56,7 +56,7 @@ class Bridge:
             )
 
     def loop(self) -> asyncio.AbstractEventLoop | None:
-        """The client's event loop; ``None`` when it is gone (a closed blocking client).
+        """The client's event loop; ``None`` when it is gone (a closed client).
 
         Raises :class:`RuntimeError` for an async client that was never
         connected, used from a thread that runs no event loop (its loop is
@@ -70,12 +70,12 @@ class Bridge:
         supervisor = self.client._supervisor
         if supervisor is not None:
             return supervisor.get_loop()
-        try:
-            return asyncio.get_running_loop()
-        except RuntimeError:
-            raise RuntimeError(
-                "subscribe from the AsyncStreamClient's event loop, or connect it first"
-            ) from None
+        running = _running_loop()
+        if running is not None:
+            return running
+        if self.client.state.is_terminal:
+            return None  # closed or failed: there is nothing left to run
+        raise RuntimeError("subscribe from the AsyncStreamClient's event loop, or connect it first")
 
     def run(self, fn: Callable[[], None]) -> bool:
         """Run ``fn`` on the client's loop: now if called there, else soon.

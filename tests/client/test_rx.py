@@ -371,6 +371,13 @@ async def test_closing_the_client_completes_every_observable(
     use_stream_group(client, "todo", "inbox").subscribe(late)
     assert late.completed
     assert late.values == []
+    from_a_thread = Recorder()
+    worker = threading.Thread(
+        target=lambda: use_stream_item(client, "todo", "inbox", "t1").subscribe(from_a_thread)
+    )
+    worker.start()
+    worker.join(WAIT)
+    assert from_a_thread.completed  # not an error about the loop: the client is closed
     late_state = Recorder()
     use_motia_stream(client).subscribe(late_state)
     assert late_state.values == [ConnectionState.CLOSED]
