@@ -187,6 +187,10 @@ def _fmt_ms(value: float | None) -> str:
     return f"{value:.2f}" if value < 10 else f"{value:,.0f}"
 
 
+def _pct(fraction: float) -> str:
+    return f"{fraction:.1%}" if fraction >= 0.001 else f"{fraction:.2%}"
+
+
 def _median(values: Sequence[float | None]) -> float | None:
     clean = [v for v in values if v is not None]
     return statistics.median(clean) if clean else None
@@ -218,7 +222,7 @@ def summarize(
             good = [r for r in mine if _ok(r)]
             if not good:
                 reason = mine[0].get("error", "not run") if mine else "not run"
-                status = "pending" if mine and mine[0].get("unavailable") else "FAILED"
+                status = "n/a" if mine and mine[0].get("unavailable") else "FAILED"
                 lines.append(f"| {runner.name} | {status}: {reason} |" + " |" * 9)
                 summary[scenario.name]["runners"][runner.name] = {"error": reason}
                 continue
@@ -244,7 +248,7 @@ def summarize(
                 "failed_reps": len(mine) - len(good),
             }
             summary[scenario.name]["runners"][runner.name] = row
-            lost = f"**{row['lost']:,} ({row['lost'] / sent:.1%})**" if row["lost"] else "0"
+            lost = f"**{row['lost']:,} ({_pct(row['lost'] / sent)})**" if row["lost"] else "0"
             stale_txt = "-" if row["stale_items_max"] is None else str(row["stale_items_max"])
             lines.append(
                 f"| {runner.name} | {_fmt_rate(row['msgs_per_s'])} "
@@ -267,22 +271,26 @@ def _ratio_lines(
         if top not in selected or bottom not in selected:
             continue
         per_rep: list[float] = []
+        per_rep_cpu: list[float] = []
         for rep in sorted({r["rep"] for r in runs if r["scenario"] == scenario.name}):
             pair = {
                 r["runner"]: r
                 for r in runs
                 if r["scenario"] == scenario.name and r["rep"] == rep and _ok(r)
             }
-            a, b = pair.get(top, {}).get("msgs_per_s"), pair.get(bottom, {}).get("msgs_per_s")
-            if a and b:
-                per_rep.append(a / b)
+            a, b = pair.get(top, {}), pair.get(bottom, {})
+            if a.get("msgs_per_s") and b.get("msgs_per_s"):
+                per_rep.append(a["msgs_per_s"] / b["msgs_per_s"])
+            if a.get("cpu_us_per_msg") and b.get("cpu_us_per_msg"):
+                per_rep_cpu.append(b["cpu_us_per_msg"] / a["cpu_us_per_msg"])
         label = f"{top} / {bottom}"
         if per_rep:
             med = statistics.median(per_rep)
-            out[label] = {"median": med, "per_rep": per_rep}
-            lines.append(
-                f"- {label}: {med:.2f}x (per repetition {', '.join(f'{x:.2f}' for x in per_rep)})"
-            )
+            cpu = statistics.median(per_rep_cpu) if per_rep_cpu else None
+            out[label] = {"median": med, "per_rep": per_rep, "cpu_median": cpu}
+            reps = ", ".join(f"{x:.2f}" for x in per_rep)
+            cpu_txt = f"; by CPU time per msg {cpu:.2f}x" if cpu is not None else ""
+            lines.append(f"- {label}: {med:.2f}x (per repetition {reps}{cpu_txt})")
         else:
             out[label] = None
             lines.append(f"- {label}: pending (not both measured)")
@@ -300,7 +308,7 @@ def warnings_for(runs: list[dict[str, Any]]) -> list[str]:
         lost, sent, stale = r.get("lost"), r.get("sent"), r.get("stale_items")
         if lost:
             out.append(
-                f"LOST UPDATES: {where}: {lost:,} of {sent:,} ({lost / sent:.1%}) never reached "
+                f"LOST UPDATES: {where}: {lost:,} of {sent:,} ({_pct(lost / sent)}) never reached "
                 f"the change listener; {stale} items hold a stale value at the end"
             )
         elif stale:
@@ -469,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
 def _progress(r: dict[str, Any]) -> str:
     head = f"rep {r['rep']} {r['runner']:<19}"
     if "error" in r:
-        return f"{head} {'pending' if r.get('unavailable') else 'FAILED'}: {r['error']}"
+        return f"{head} {'n/a' if r.get('unavailable') else 'FAILED'}: {r['error']}"
     lost = f"  LOST {r['lost']:,}" if r.get("lost") else ""
     return (
         f"{head} {_fmt_rate(r.get('msgs_per_s')):>7} msgs/s  p50 {_fmt_ms(r.get('p50_ms'))} ms  "
