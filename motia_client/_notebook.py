@@ -223,7 +223,8 @@ class _IPythonHandle:
         self._handle = handle
 
     def update(self, bundle: Bundle) -> None:
-        self._handle.update(bundle, raw=True)
+        if self._handle is not None:  # None: shown without a display id (not live)
+            self._handle.update(bundle, raw=True)
 
 
 class _IPythonPublisher:
