@@ -303,3 +303,23 @@ def test_items_snapshots_render_like_lists() -> None:
     assert _notebook.render("group", "g", items, state=ConnectionState.OPEN)["text/plain"] == (
         "g · 1 item · open\nid\na"
     )
+
+
+def test_in_plain_ipython_subscriptions_print_a_snapshot() -> None:
+    """Through IPython's own display machinery, outside a kernel: printed once, not live."""
+    script = """
+from IPython.core.interactiveshell import InteractiveShell
+shell = InteractiveShell.instance()
+shell.run_cell("from motia_client import StreamClient")
+shell.run_cell("client = StreamClient('ws://127.0.0.1:9/')")
+shell.run_cell("client.subscribe_item('todo', 'inbox', 't1')")
+shell.run_cell("client.subscribe_group('todo', 'inbox')")
+shell.run_cell("client.close()")
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    lines = result.stdout.splitlines()  # each after IPython's "Out[n]: " prompt
+    assert len(lines) == 2
+    assert lines[0].endswith("todo/inbox/t1 · waiting for the first sync · idle")
+    assert lines[1].endswith("todo/inbox · waiting for the first sync · idle")
