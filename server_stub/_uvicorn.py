@@ -11,6 +11,10 @@
   that stops in milliseconds: it wakes up as soon as it is asked to exit, and its
   shutdown polls for connections to finish every few ms instead of sleeping in
   0.1 s steps (test suites start and stop hundreds of servers).
+
+Needs uvicorn >= 0.52.1: its websockets-sansio protocol then splits the offered
+subprotocols, applies write flow control (what makes a slow client visible as a
+full send queue) and sends clean denial responses.
 """
 
 from __future__ import annotations

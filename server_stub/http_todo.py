@@ -60,7 +60,10 @@ def todo_routes(ctx: AppContext) -> list[BaseRoute]:
 
     async def ping(request: Request) -> JSONResponse:
         data = await read_body(request)
-        await todos.ping(ctx.hooks, data)
+        try:
+            await todos.ping(ctx.hooks, data)
+        except StoreError as exc:
+            raise from_store_error(exc) from None
         return JSONResponse({"ok": True})
 
     return [

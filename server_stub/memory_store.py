@@ -42,6 +42,8 @@ def _to_json(value: Any, what: str) -> Any:
         return json.loads(text)
     except (TypeError, ValueError) as exc:
         raise NotJsonError(f"{what} is not JSON-serializable: {exc}") from None
+    except RecursionError:
+        raise NotJsonError(f"{what} is nested too deeply") from None
 
 
 def _check_names(**names: str | None) -> None:

@@ -11,6 +11,7 @@ and ignored; they never close the socket.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -150,6 +151,11 @@ class Connection:
                     await self._wakeup.wait()
         except (WebSocketDisconnect, RuntimeError, OSError) as exc:
             log.debug("writer for %s stopped: %s", self.peer, type(exc).__name__)
+        except Exception:
+            # A frame that cannot be sent must not leave the socket open and silent:
+            # drop it, so the client reconnects and resyncs.
+            log.exception("could not send to %s; dropping the connection", self.peer)
+            self.abort()
 
     # -- receiving -------------------------------------------------------------
 
@@ -286,9 +292,14 @@ class StreamEndpoint:
         if not outcome.accepted:
             log.warning("refused a stream connection from %s: invalid token", peer)
             body = {"error": "invalid token", "status": 401}
-            await websocket.send_denial_response(JSONResponse(body, status_code=401))
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+                await websocket.send_denial_response(JSONResponse(body, status_code=401))
             return
-        await websocket.accept(subprotocol=chosen_subprotocol(subprotocols))
+        try:
+            await websocket.accept(subprotocol=chosen_subprotocol(subprotocols))
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            log.info("stream client %s left during the handshake", peer)
+            return
         conn = Connection(websocket, self._ctx, outcome.context, peer)
         self._connections.add(conn)
         log.info("stream socket opened: %s (%s)", peer, "auth" if outcome.context else "anonymous")

@@ -193,3 +193,13 @@ async def test_root_describes_the_server(stub: StubServer, http: httpx.AsyncClie
     assert info["dialect"] == "motia"
     assert info["auth"] is False
     assert {"todo", "inbox", "private-messages", "openai", "stats"} <= set(info["streams"])
+
+
+async def test_deeply_nested_bodies_are_400_not_500(http: httpx.AsyncClient) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    for path in ("/todo", "/todo/ping", "/sse", "/chat"):
+        response = await http.post(
+            path, content=deep.encode(), headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 400, path
+        assert response.json()["errors"][0]["message"] == "nested too deeply"

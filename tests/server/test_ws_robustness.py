@@ -175,3 +175,34 @@ async def test_a_client_vanishing_mid_stream_is_cleaned_up(stub: StubServer) -> 
     watching = await stub.store.get("inbox", "watching", "inbox")
     assert watching is not None
     assert watching["watching"] == 0
+
+
+async def test_a_deeply_nested_frame_is_ignored(stub: StubServer) -> None:
+    client = await open_client(stub.ws_url)
+    depth = 20_000
+    await client.ws.send('{"type": "join", "data": ' + "[" * depth + "]" * depth + "}")
+    assert await client.silent()
+    await client.join_and_sync(join("s", "g"))
+    await client.ws.close()
+
+
+async def test_a_frame_that_cannot_be_sent_drops_only_that_socket(
+    stub: StubServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    victim = await open_client(stub.ws_url)
+    await victim.join_and_sync(join("s", "victim"))
+    bystander = await open_client(stub.ws_url)
+    await bystander.join_and_sync(join("s", "g"))
+    real_encode = stub._ctx.encoder.encode
+
+    def encode(frame):  # type: ignore[no-untyped-def]
+        text = real_encode(frame)
+        return text if frame.group != "victim" else '"\ud800"'  # not encodable as UTF-8
+
+    monkeypatch.setattr(stub._ctx.encoder, "encode", encode)
+    await stub.store.set("s", "victim", "a", {})
+    with pytest.raises(ConnectionClosed):
+        await asyncio.wait_for(victim.ws.recv(), 3)
+    await stub.store.set("s", "g", "a", {})
+    assert (await bystander.recv_event())["type"] == "create"
+    await bystander.ws.close()
