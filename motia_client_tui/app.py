@@ -320,8 +320,11 @@ class MotiaTui(App[int]):
         self._rows_dirty = False
         if self.table.show(self._current_rows()):
             self.stats.applied += 1
-            self.table.border_subtitle = f"{self.table.row_count} items"
             self._next_table_update = started + DRAW_BUDGET * self.table.render_cost
+        count = self.table.row_count
+        subtitle = f"{count} item" + ("" if count == 1 else "s")
+        if self.table.border_subtitle != subtitle:
+            self.table.border_subtitle = subtitle
         elapsed = time.perf_counter() - started
         self.stats.max_apply_seconds = max(self.stats.max_apply_seconds, elapsed)
 

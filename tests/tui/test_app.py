@@ -274,6 +274,7 @@ async def test_item_mode_shows_one_item(stub: StubServer) -> None:
         assert app.table.border_title == "todo/inbox/t2"
         await stub.store.delete("todo", "inbox", "t2")
         await wait_until(pilot, lambda: app.table.row_count == 0, what="the item deleted")
+        assert app.table.border_subtitle == "0 items"
 
 
 async def test_sort_orders_rows_and_moves_a_row_whose_key_changed(stub: StubServer) -> None:
@@ -300,6 +301,7 @@ async def test_other_streams_get_columns_from_their_items(stub: StubServer) -> N
         keys = [column.key.value for column in app.table.ordered_columns]
         assert keys == ["id", "created"]
         assert str(app.table.get_cell("counters", "created")) == "3"
+        assert app.table.border_subtitle == "1 item"
 
 
 async def test_q_quits_and_closes_everything(stub: StubServer) -> None:
