@@ -50,6 +50,11 @@ def _check_names(**names: str | None) -> None:
     for label, value in names.items():
         if value is not None and (not isinstance(value, str) or not value):
             raise StoreError(f"{label} must be a non-empty string, got {value!r}")
+        if value is not None and not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise StoreError(f"{label} is not valid Unicode: {value!r}") from None
 
 
 class MemoryStore:

@@ -212,6 +212,9 @@ async def test_names_and_data_are_checked() -> None:
         await store.set("s", "g", "", {})
     with pytest.raises(StoreError, match="stream"):
         await store.set(3, "g", "a", {})  # type: ignore[arg-type]
+    with pytest.raises(StoreError, match="Unicode"):
+        await store.send_event("s", "g\ud800", "t", None)
+    assert await store.set("s", "gé✓", "a", {}) == {"id": "a"}
     with pytest.raises(StoreError, match="JSON object"):
         await store.set("s", "g", "a", [1, 2])  # type: ignore[arg-type]
 
