@@ -35,7 +35,6 @@ from benchmarks.workload import Workload, item_id
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SORT_KEY = "createdAt"
-M_MIN = 1000
 SERVER_START_TIMEOUT_S = 15.0
 
 
@@ -93,7 +92,7 @@ def updates_for(runner: Runner, scenario: Scenario, args: argparse.Namespace) ->
     m: int = args.m if scenario.rate == 0 else int(scenario.rate * args.latency_seconds)
     if runner.est_rate is not None and scenario.item is None:
         affordable = int(args.budget * runner.est_rate(scenario.n, scenario.sort_key is not None))
-        m = min(m, max(M_MIN, affordable))
+        m = min(m, max(args.min_m, affordable))
     return m
 
 
@@ -388,19 +387,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--budget", type=float, default=3.0, help="seconds of updates for a known-slow client"
     )
+    parser.add_argument(
+        "--min-m", type=int, default=1000, help="fewest updates a budget-capped client gets"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--run-timeout", type=float, default=120.0)
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="a smoke run: 1 rep, N=100 unsorted, M=20,000, 0.5 s latency runs",
+        help="a smoke run: 1 rep, N=100 unsorted, M=20,000, 0.5 s paced runs",
     )
     parser.add_argument("--no-setup", action="store_true", help="do not install the peers")
     parser.add_argument("--no-save", action="store_true", help="do not write results JSON")
     parser.add_argument("--list", action="store_true", help="list the runners and exit")
     args = parser.parse_args(argv)
     if args.quick:  # smaller defaults; options given explicitly still win
-        quick = {"reps": 1, "n": [100], "sort": "no", "m": 20_000, "budget": 0.5}
+        quick = {"reps": 1, "n": [100], "sort": "no", "m": 20_000, "budget": 0.5, "min_m": 300}
         quick["latency_seconds"] = 0.5
         parser.set_defaults(**quick)
         args = parser.parse_args(argv)

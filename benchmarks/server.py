@@ -24,8 +24,8 @@ it is outside every runner's timed window; built workloads are cached for repeti
 
 At a fixed rate (``r`` > 0) frames are paced on the event loop's timer (about 1 ms
 ticks: at 10,000 frames/s about 10 frames per write, ``sentNs`` = that write's time,
-the envelope ms = each frame's scheduled time), after a short settle pause that lets a
-slow client finish applying a large sync first.
+the envelope ms = each frame's scheduled time), after a short settle pause (0.1 s + 30 us per
+item) that lets a slow client finish applying a large sync first.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ from benchmarks.workload import DONE_EVENT, STREAM, Workload, indices, item_id, 
 
 BATCH = 256  # frames per transport write when sending as fast as possible
 WRITE_LIMIT = 256 * 1024  # transport high-water mark: keep the socket full, memory bounded
-SETTLE_S = 0.5  # pause between the sync and a fixed-rate run
+SETTLE_S = 0.1  # pause between the sync and a fixed-rate run ...
+SETTLE_PER_ITEM_S = 30e-6  # ... plus this per item: time for a slow client to apply the sync
 CACHE_ENTRIES = 3
 _DUMPS = json.JSONEncoder(separators=(",", ":")).encode
 
@@ -223,7 +224,7 @@ async def _serve_join(conn: ServerConnection, cache: Cache, data: dict[str, Any]
     built = cache.get(workload, item)
     sync_ms = time.time_ns() // 1_000_000
     await conn.send(built.sync_head + b"%d" % sync_ms + built.sync_tail, text=True)
-    settle = SETTLE_S if workload.rate > 0 else 0.0
+    settle = SETTLE_S + SETTLE_PER_ITEM_S * workload.n if workload.rate > 0 else 0.0
     if settle:
         await asyncio.sleep(settle)
     stats = await _write_all(conn, built.updates, workload.rate, workload.unique_stamps, sync_ms)
