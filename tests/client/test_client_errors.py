@@ -255,7 +255,12 @@ async def test_a_frame_just_under_max_size_is_accepted(
         await sub.wait_for(lambda items: True, timeout=WAIT)
         got: list[Any] = []
         arrived = asyncio.Event()
-        sub.on_event("big", lambda data: (got.append(data), arrived.set()))
+
+        def on_big(data: Any) -> None:
+            got.append(data)
+            arrived.set()
+
+        sub.on_event("big", on_big)
         frame = envelope("todo", "inbox", None, {"type": "event", "event": {"type": "big"}}, 1)
         frame["event"]["event"]["data"] = ""
         room = limit - len(json.dumps(frame))

@@ -24,7 +24,7 @@ import ssl
 import threading
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -234,7 +234,7 @@ class WsServer:
 
     @staticmethod
     def _select_subprotocol(
-        connection: ServerConnection, subprotocols: list[Subprotocol]
+        connection: ServerConnection, subprotocols: Sequence[Subprotocol]
     ) -> Subprotocol | None:
         return Subprotocol("Authorization") if "Authorization" in subprotocols else None
 
@@ -263,8 +263,8 @@ class WsServer:
             await self._notify()
 
     async def _on_frame(self, conn: Conn, frame: dict[str, Any]) -> None:
-        data = frame.get("data") or {}
-        room = (data.get("streamName"), data.get("groupId"), data.get("id"))
+        data: dict[str, Any] = frame.get("data") or {}
+        room: Any = (data.get("streamName"), data.get("groupId"), data.get("id"))
         if frame.get("type") == "leave":
             conn.subs.pop(data.get("subscriptionId"), None)
             return
