@@ -219,10 +219,12 @@ class AsyncStreamClient:
         """Follow one item; joined now if open, else as soon as the socket opens."""
         self._check_open_for_subscriptions()
         sub: ItemSubscription[Any] = ItemSubscription(self, stream, group_id, item_id)
-        _, view, join = self._router.add(sub, stream, group_id, item_id, model=model)
+        room, view, join = self._router.add(sub, stream, group_id, item_id, model=model)
         assert isinstance(view, ItemView)
         sub._attach(view)
         self._send_soon(join)
+        if room.refused:
+            self._joined_refused_room(sub)
         return sub
 
     @overload
@@ -244,11 +246,20 @@ class AsyncStreamClient:
         """Follow every item of a group, ordered by ``sort_key`` if given."""
         self._check_open_for_subscriptions()
         sub: GroupSubscription[Any] = GroupSubscription(self, stream, group_id)
-        _, view, join = self._router.add(sub, stream, group_id, sort_key=sort_key, model=model)
+        room, view, join = self._router.add(sub, stream, group_id, sort_key=sort_key, model=model)
         assert isinstance(view, GroupView)
         sub._attach(view)
         self._send_soon(join)
+        if room.refused:
+            self._joined_refused_room(sub)
         return sub
+
+    def _joined_refused_room(self, sub: Subscription[Any]) -> None:
+        """A new subscriber of a room the server refused shares its fate (no new join)."""
+        if self._probation is not None:
+            self._probation.append(sub)  # reported with the others, unless a new token helps
+        else:
+            sub._refuse(SubscriptionRefused(sub.stream, sub.group_id, sub.item_id))
 
     def _check_open_for_subscriptions(self) -> None:
         if self._state.is_terminal:

@@ -200,6 +200,24 @@ async def test_a_refused_join_ends_that_subscription_only(
         assert len(server.conns[0].joins) == 3
 
 
+async def test_a_late_subscriber_of_a_refused_room_is_refused_too(
+    make_server: MakeServer, make_client: MakeClient
+) -> None:
+    server = await make_server(refuse=lambda conn, join: join["groupId"] == "secret")
+    async with make_client(server.url) as client:
+        first = client.subscribe_item("todo", "secret", "s")
+        with pytest.raises(SubscriptionRefused):
+            await first.wait_for(lambda item: True, timeout=WAIT)
+        late = client.subscribe_item("todo", "secret", "s")
+        assert isinstance(late.error, SubscriptionRefused)  # at once, not a silent wait
+        assert late.error.item_id == "s"
+        with pytest.raises(SubscriptionRefused):
+            await late.wait_for(lambda item: True, timeout=WAIT)
+        probe = client.subscribe_group("todo", "inbox")
+        await probe.wait_for(lambda items: True, timeout=WAIT)
+        assert len(server.conns[0].joins) == 2  # no second, doomed join for the secret room
+
+
 async def test_a_100000_item_group_sync_arrives_whole(
     server: WsServer, make_client: MakeClient
 ) -> None:
