@@ -15,8 +15,16 @@ $(VENV)/.stamp-demo: pyproject.toml | $(BIN)/python
 	$(PIP) install -e '.[tui,server,fast]'
 	touch $@
 
-$(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
+$(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python $(VENV)/.stamp-system
 	$(PIP) install -e '.[all,dev]'
+	touch $@
+
+# System tools the tests drive for real: tmux (the TUI's real-terminal check).
+$(VENV)/.stamp-system: | $(BIN)/python
+	@command -v tmux >/dev/null 2>&1 || { \
+	  echo "installing tmux (apt-get)"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux; } >/dev/null \
+	  || echo "warning: could not install tmux; the real-terminal TUI test will skip"; }
 	touch $@
 
 install: $(VENV)/.stamp-dev
