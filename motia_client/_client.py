@@ -30,6 +30,7 @@ from motia_client._exceptions import (
 )
 from motia_client._lifecycle import TRANSITIONS, ConnectionState, ReconnectPolicy, StateChange
 from motia_client._protocol import CustomEvent, MalformedFrame, StateFrame
+from motia_client._refusals import PROBATION_SECONDS, RefusalProbation
 from motia_client._rooms import Router
 from motia_client._subscription import GroupSubscription, ItemSubscription, Subscription
 from motia_client._transport import (
@@ -105,10 +106,9 @@ class AsyncStreamClient:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._opened: asyncio.Future[None] | None = None
         self._last_token: str | None = None
-        self._probation: list[Subscription[Any]] | None = None  # refusals held after a reconnect
-        self._refreshed = False
+        self._probation: RefusalProbation[Subscription[Any]] = RefusalProbation()
+        self._probation_timer: asyncio.TimerHandle | None = None
         self._loss: BaseException | None = None
-        self._joined_on_open = 0
         self.error: MotiaError | None = None  # what made the client fail, if it did
 
     # -- state ----------------------------------------------------------------
@@ -256,8 +256,8 @@ class AsyncStreamClient:
 
     def _joined_refused_room(self, sub: Subscription[Any]) -> None:
         """A new subscriber of a room the server refused shares its fate (no new join)."""
-        if self._probation is not None:
-            self._probation.append(sub)  # reported with the others, unless a new token helps
+        if self._probation.active:
+            self._probation.add(sub)  # reported with the others, unless a new token helps
         else:
             sub._refuse(SubscriptionRefused(sub.stream, sub.group_id, sub.item_id))
 
@@ -336,9 +336,14 @@ class AsyncStreamClient:
     ) -> None:
         self._transport = transport
         self._loss = None
-        self._refreshed = self._refreshed and not token_changed
-        callable_token = callable(self._token_source)
-        self._probation = [] if (reconnected and callable_token and not self._refreshed) else None
+        self._probation.start(
+            reconnected=reconnected,
+            token_callable=callable(self._token_source),
+            token_changed=token_changed,
+        )
+        if self._probation.active:
+            loop = asyncio.get_running_loop()
+            self._probation_timer = loop.call_later(PROBATION_SECONDS, self._release_probation)
         self._set_state(ConnectionState.OPEN, reason="connected")
         if self._opened is not None and not self._opened.done():
             self._opened.set_result(None)
@@ -346,7 +351,7 @@ class AsyncStreamClient:
         try:
             for frame in router.connection_made(retry_refused=token_changed):
                 await transport.send(frame)
-            self._joined_on_open = sum(1 for r in router.rooms.values() if r.sub_id is not None)
+            self._probation.joined(sum(1 for r in router.rooms.values() if r.sub_id is not None))
             receive = transport.recv
             dispatch = self._dispatch
             while True:
@@ -358,6 +363,8 @@ class AsyncStreamClient:
             else:
                 logger.info("%s", exc)
         finally:
+            if self._probation.active:
+                self._release_probation()  # held refusals are reported, never lost
             router.connection_lost()
             await self._close_transport()
 
@@ -427,9 +434,8 @@ class AsyncStreamClient:
             frame = delivery.frame
             members = tuple(delivery.room.members)
             if type(frame) is StateFrame:
-                if self._probation:
+                if self._probation.active:
                     self._release_probation()
-                self._probation = None
                 errors = delivery.errors
                 for sub in members:
                     sub._changed(errors.get(sub) if errors else None)
@@ -453,12 +459,10 @@ class AsyncStreamClient:
         members: tuple[Subscription[Any], ...],
         reason: str | None,
     ) -> None:
-        if self._probation is not None:
-            self._probation.extend(members)
+        if self._probation.active:
             refused = sum(1 for r in self._router.rooms.values() if r.refused)
-            if refused >= self._joined_on_open and not self._refreshed:
+            if self._probation.hold(members, reason, refused):
                 # Every join refused right after a reconnect: likely an expired token.
-                self._refreshed = True
                 self._spawn(self._retry_with_fresh_token(), "token refresh")
             return
         error = SubscriptionRefused(stream, group, item_id, reason)
@@ -466,13 +470,17 @@ class AsyncStreamClient:
             sub._refuse(error)
 
     def _release_probation(self) -> None:
-        held, self._probation = self._probation or [], None
-        for sub in held:
-            self._refused(sub.stream, sub.group_id, sub.item_id, (sub,), None)
+        """The held refusals are real (state flowed, or time passed): report them."""
+        if self._probation_timer is not None:
+            self._probation_timer.cancel()
+            self._probation_timer = None
+        for sub, reason in self._probation.release():
+            self._refused(sub.stream, sub.group_id, sub.item_id, (sub,), reason)
 
     async def _retry_with_fresh_token(self) -> None:
         if await self._token_changed_since_failure():
             logger.info("every join was refused after a reconnect; reconnecting with a new token")
+            self._probation.release()  # not reported: the rooms are joined again
             await self._close_transport()  # the supervisor reconnects with the new token
         else:
             self._release_probation()

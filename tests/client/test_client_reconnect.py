@@ -357,6 +357,34 @@ async def test_every_join_refused_with_no_new_token_is_reported_once(
         assert client.state is S.OPEN
 
 
+async def test_a_partial_refusal_after_a_reconnect_is_reported_without_any_state(
+    make_server: MakeServer, make_client: MakeClient
+) -> None:
+    # Motia 0.x sends nothing for a missing item, so no state frame ever ends the
+    # probation: the refusal must still be reported once its deadline passes.
+    refusing = False
+    server = await make_server(refuse=lambda conn, join: refusing and join["groupId"] == "secret")
+    client = make_client(server.url, token=lambda: "t1")
+    async with client:
+        secret = client.subscribe_group("todo", "secret")
+        missing = client.subscribe_item("todo", "inbox", "nobody")
+        errors: list[MotiaError] = []
+        secret.on_error(errors.append)
+        await secret.wait_for(lambda items: True, timeout=WAIT)
+        refusing = True
+        await server.drop()
+        conn = await server.wait_conn(2)
+        await server.wait_until(lambda: len(conn.joins) == 2)
+        started = time.monotonic()
+        with pytest.raises(SubscriptionRefused):
+            await secret.wait_for(lambda items: False, timeout=WAIT)
+        assert time.monotonic() - started < WAIT
+        assert [type(e) for e in errors] == [SubscriptionRefused]
+        assert missing.error is None
+        assert not missing.synced
+        assert len(server.handshakes) == 2  # one refused room out of two: no token refresh
+
+
 async def test_a_refused_room_is_not_rejoined_unless_the_token_changed(
     make_server: MakeServer, make_client: MakeClient
 ) -> None:
