@@ -32,7 +32,7 @@ from motia_client._exceptions import (
     MotiaConnectionError,
     MotiaTimeout,
 )
-from motia_client._transport import ConnectRequest, Transport
+from motia_client._transport import CLOSE_TIMEOUT, ConnectRequest, Transport
 
 __all__ = ["PicowsTransport", "picows_transport"]
 
@@ -138,7 +138,7 @@ class PicowsTransport:
             transport.send_close(WSCloseCode.OK)
             transport.disconnect()
         try:
-            await asyncio.wait_for(transport.wait_disconnected(), 5)
+            await asyncio.wait_for(transport.wait_disconnected(), CLOSE_TIMEOUT)
         except (TimeoutError, asyncio.TimeoutError):
             transport.disconnect(graceful=False)
 

@@ -51,6 +51,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_SIZE = 64 * 1024 * 1024
+CLOSE_TIMEOUT = 2.0  # how long close() waits for the peer's close frame on a dead socket
 
 
 @dataclass(frozen=True, repr=False)
@@ -234,6 +235,7 @@ async def websockets_transport(request: ConnectRequest) -> Transport:
             ping_timeout=None,
             max_size=request.max_size,
             max_queue=None,
+            close_timeout=CLOSE_TIMEOUT,
             compression=None,
             logger=_RedactingLogger(creds),
         )
