@@ -244,6 +244,15 @@ class BlockingSubscription(Generic[S]):
         """Stop calling ``listener`` for ``event_type``."""
         self._client._call(lambda: self._sub.off_event(event_type, listener))
 
+    def on_any_event(self, listener: Callable[[str, Any], Any]) -> Callable[[], None]:
+        """Call ``listener(event_type, data)`` on the client's thread for every custom event."""
+        self._client._call(lambda: self._sub.on_any_event(listener))
+        return lambda: self.off_any_event(listener)
+
+    def off_any_event(self, listener: Callable[[str, Any], Any]) -> None:
+        """Stop calling ``listener`` for every custom event."""
+        self._client._call(lambda: self._sub.off_any_event(listener))
+
     def on_error(self, listener: Callable[[MotiaError], Any]) -> Callable[[], None]:
         """Call ``listener(error)`` on the client's thread for refusals and invalid items."""
         return self._client._call(lambda: self._sub.on_error(listener))

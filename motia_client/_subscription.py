@@ -41,6 +41,7 @@ class Subscription(Generic[S]):
         self.item_id = item_id
         self._change_listeners: list[Listener] = []
         self._event_listeners: dict[str, list[Listener]] = {}
+        self._any_event_listeners: list[Listener] = []
         self._error_listeners: list[Listener] = []
         self._waiters: list[asyncio.Queue[Any]] = []
         self.error: MotiaError | None = None  # why it ended, if it ended badly
@@ -80,6 +81,16 @@ class Subscription(Generic[S]):
         listeners = self._event_listeners.get(event_type)
         if listeners and listener in listeners:
             listeners.remove(listener)
+
+    def on_any_event(self, listener: Callable[[str, Any], Any]) -> Callable[[], None]:
+        """Call ``listener(event_type, data)`` for every custom event; return a remover."""
+        self._any_event_listeners.append(listener)
+        return lambda: self.off_any_event(listener)
+
+    def off_any_event(self, listener: Callable[[str, Any], Any]) -> None:
+        """Stop calling ``listener`` for every custom event."""
+        if listener in self._any_event_listeners:
+            self._any_event_listeners.remove(listener)
 
     def on_error(self, listener: Callable[[MotiaError], Any]) -> Callable[[], None]:
         """Call ``listener(error)`` for a refusal or an item that fails the model."""
@@ -163,6 +174,8 @@ class Subscription(Generic[S]):
     def _event(self, event_type: str, data: Any) -> None:
         for listener in tuple(self._event_listeners.get(event_type, ())):
             self._client._call(listener, data)
+        for listener in tuple(self._any_event_listeners):
+            self._client._call(listener, event_type, data)
 
     def _report(self, error: MotiaError) -> None:
         if not self._error_listeners:
@@ -188,6 +201,7 @@ class Subscription(Generic[S]):
         # Nothing more will be heard: let go of the listeners and what they hold.
         self._change_listeners.clear()
         self._event_listeners.clear()
+        self._any_event_listeners.clear()
         self._error_listeners.clear()
 
     def _raise_if_ended(self, closed_ok: bool = False) -> None:

@@ -55,7 +55,6 @@ __all__ = ["FrameStats", "MotiaTui"]
 
 logger = logging.getLogger("motia_client_tui")
 
-LOGGED_EVENTS = ("ping", "notification")  # custom event types written to the log
 DRAW_BUDGET = 3.0  # wait at least this many times the table's last draw time between updates
 LOG_CHARS = 200  # a log line shows this much of an event's data
 OPENAI_STREAM = "openai"
@@ -117,7 +116,7 @@ class MotiaTui(App[int]):
         reconnect: ReconnectPolicy | bool = True,
         transport: TransportFactory | None = None,
         clock: Callable[[], str] = _wall_clock,
-        log_events: tuple[str, ...] = LOGGED_EVENTS,
+        log_events: tuple[str, ...] | None = None,
     ) -> None:
         super().__init__()
         self.options = options
@@ -234,8 +233,12 @@ class MotiaTui(App[int]):
         self._rows = rows
         self._removers.append(rows.add_change_listener(self._on_rows))
         self._removers.append(rows.on_error(self._on_subscription_error))
-        for event_type in self._log_events:
-            self._removers.append(rows.on_event(event_type, partial(self._on_event, event_type)))
+        if self._log_events is None:  # every custom event type
+            self._removers.append(rows.on_any_event(self._on_event))
+        else:
+            for event_type in self._log_events:
+                on_one = partial(self._on_event, event_type)
+                self._removers.append(rows.on_event(event_type, on_one))
         if options.openai_group is not None:
             ai = client.subscribe_item(OPENAI_STREAM, options.openai_group, OPENAI_ITEM)
             self._ai = ai

@@ -184,6 +184,32 @@ async def test_overlapping_subscriptions_hear_each_event_and_change_exactly_once
         assert group.items_by_id["a"] == todo("a", "5")
 
 
+async def test_on_any_event_hears_every_type_once_until_removed(
+    server: WsServer, make_client: MakeClient
+) -> None:
+    server.store[("todo", "inbox")] = {"a": todo("a", "1")}
+    async with make_client(server.url) as client:
+        group = client.subscribe_group("todo", "inbox")
+        item = client.subscribe_item("todo", "inbox", "a")  # overlapping: two copies arrive
+        for sub in (group, item):
+            await sub.wait_for(lambda state: bool(state), timeout=WAIT)
+        heard: list[tuple[str, Any]] = []
+        done = asyncio.Event()
+        remove = group.on_any_event(lambda kind, data: heard.append((kind, data)))
+        group.on_event("marker", lambda data: done.set())
+        await server.emit("todo", "inbox", "ping", {"n": 1}, item_id="a")
+        await server.emit("todo", "inbox", "deploy", "v2")
+        await server.emit("todo", "inbox", "marker", None, item_id="a")
+        await asyncio.wait_for(done.wait(), WAIT)
+        assert heard == [("ping", {"n": 1}), ("deploy", "v2"), ("marker", None)]
+        remove()
+        done.clear()
+        await server.emit("todo", "inbox", "ping", {"n": 2})
+        await server.emit("todo", "inbox", "marker", None)
+        await asyncio.wait_for(done.wait(), WAIT)
+        assert len(heard) == 3
+
+
 async def test_changes_yields_the_current_state_then_each_change(
     server: WsServer, make_client: MakeClient
 ) -> None:

@@ -261,8 +261,13 @@ async def test_custom_events_land_in_the_log(stub: StubServer) -> None:
         await pilot.pause(0.1)
         await stub.store.send_event("todo", "inbox", "ping", {"step": 7})
         await stub.store.send_event("todo", "inbox", "notification", {"message": "done!"})
-        await wait_until(pilot, lambda: len(log_lines(app, "event")) == 2, what="two events")
-        assert log_lines(app, "event") == ['ping {"step":7}', 'notification {"message":"done!"}']
+        await stub.store.send_event("todo", "inbox", "deploy", "v2")  # any type is logged
+        await wait_until(pilot, lambda: len(log_lines(app, "event")) == 3, what="three events")
+        assert log_lines(app, "event") == [
+            'ping {"step":7}',
+            'notification {"message":"done!"}',
+            "deploy v2",
+        ]
 
 
 async def test_item_mode_shows_one_item(stub: StubServer) -> None:
