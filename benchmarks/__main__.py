@@ -58,7 +58,8 @@ class Scenario:
 
 def build_scenarios(args: argparse.Namespace) -> list[Scenario]:
     kinds = set(args.scenarios)
-    sorts: list[str | None] = {"both": [None, SORT_KEY], "yes": [SORT_KEY], "no": [None]}[args.sort]
+    choices: dict[str, list[str | None]] = {"both": [None, SORT_KEY], "yes": [SORT_KEY]}
+    sorts = choices.get(args.sort, [None])
     unique = args.stamps == "unique"
     out: list[Scenario] = []
     if "throughput" in kinds:
@@ -314,9 +315,10 @@ def warnings_for(runs: list[dict[str, Any]]) -> list[str]:
         elif stale:
             out.append(f"STALE STATE: {where}: {stale} items differ from the server's")
         server = r.get("server") or {}
-        send_s, blocked_s = server.get("send_s"), server.get("blocked_s")
-        elapsed = r.get("elapsed_s")
-        measurable = r.get("rate") == 0 and send_s and elapsed and blocked_s is not None
+        send_s = float(server.get("send_s") or 0.0)
+        blocked_s = float(server.get("blocked_s") or 0.0)
+        elapsed = float(r.get("elapsed_s") or 0.0)
+        measurable = r.get("rate") == 0 and send_s > 0 and elapsed > 0
         if measurable and blocked_s < 0.1 * send_s and send_s > 0.5 * elapsed:
             out.append(
                 f"SERVER-BOUND?: {where}: the server wrote for {send_s:.3f} s of the "
@@ -432,7 +434,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"peer {status.name}: {status.detail}")
     runners = [RUNNERS[name] for name in args.runners]
     scenarios = build_scenarios(args)
-    meta = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": machine_info()}
+    meta: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    meta["machine"] = machine_info()
     print(
         f"{len(scenarios)} scenarios x {args.reps} reps x {len(runners)} runners on "
         f"{meta['machine'].get('cpu', '?')} ({meta['machine']['cpus']} CPUs, "

@@ -32,7 +32,7 @@ async def run(args: argparse.Namespace, tracker: Tracker) -> None:
     loads, time_ns = orjson.loads, time.time_ns
     append = tracker.latencies.append
 
-    class Listener(WSListener):  # type: ignore[misc]
+    class Listener(WSListener):
         def on_ws_connected(self, transport: WSTransport) -> None:
             transport.send(WSMsgType.TEXT, join)
 

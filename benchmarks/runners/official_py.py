@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.stock_max_size:
         import websockets
 
-        websockets.connect = functools.partial(websockets.connect, max_size=None)  # type: ignore[assignment]
+        websockets.connect = functools.partial(websockets.connect, max_size=None)  # type: ignore[misc,assignment]
     try:
         return asyncio.run(run(args, module))
     except Exception as exc:  # report, never a bare traceback the harness cannot parse
