@@ -137,9 +137,14 @@ class PicowsTransport:
         if not self._listener.closed:
             transport.send_close(WSCloseCode.OK)
             transport.disconnect()
+        # Not asyncio.wait_for: before Python 3.12 it swallows a cancellation that
+        # arrives as the disconnect completes, and the client's close() then hangs.
+        disconnected = asyncio.ensure_future(transport.wait_disconnected())
         try:
-            await asyncio.wait_for(transport.wait_disconnected(), CLOSE_TIMEOUT)
-        except (TimeoutError, asyncio.TimeoutError):
+            done, _ = await asyncio.wait({disconnected}, timeout=CLOSE_TIMEOUT)
+        finally:
+            disconnected.cancel()
+        if not done:
             transport.disconnect(graceful=False)
 
     def _lost(self) -> MotiaConnectionError | FrameTooLarge:

@@ -166,7 +166,11 @@ class WebsocketsTransport:
             while True:
                 await asyncio.sleep(interval)
                 pong = await connection.ping()
-                await asyncio.wait_for(pong, timeout)
+                # Not asyncio.wait_for: before Python 3.12 it swallows a cancellation
+                # that arrives with the pong, and close() then waits on this loop forever.
+                done, _ = await asyncio.wait({pong}, timeout=timeout)
+                if not done:
+                    raise TimeoutError
         except (TimeoutError, asyncio.TimeoutError):
             self._ping_failed = True
             connection.transport.abort()

@@ -6,6 +6,7 @@ them live in the other modules of this package.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -21,6 +22,7 @@ from motia_client import (
     AsyncMotiaHttp,
     AsyncStreamClient,
     ConnectionState,
+    ConnectRequest,
     EventDataError,
     HttpError,
     MotiaConnectionError,
@@ -30,6 +32,7 @@ from motia_client import (
     ReconnectPolicy,
     StateChange,
 )
+from motia_client._auth import Credentials
 from motia_client._protocol import MalformedFrame
 from motia_client._rooms import Delivery, Router
 from motia_client.sse import decode_chat_chunk, decode_event
@@ -260,3 +263,85 @@ async def test_a_connection_closed_during_the_handshake_is_retried(transport: st
         assert errors
         assert all(type(error) is MotiaConnectionError for error in errors)
         await client.close()
+
+
+class _DisconnectingWS:
+    """Stands in for a picows WSTransport whose disconnect completes when the test says."""
+
+    def __init__(self) -> None:
+        self.disconnected: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.close_handshake = None
+
+    def send_close(self, code: object = None) -> None:
+        pass
+
+    def disconnect(self, graceful: bool = True) -> None:
+        pass
+
+    async def wait_disconnected(self) -> None:
+        await self.disconnected
+
+
+@pytest.mark.parametrize("steps", [0, 1, 2, 3])
+async def test_picows_close_never_swallows_a_cancellation(steps: int) -> None:
+    """asyncio.wait_for (Python < 3.12) swallows a cancellation that arrives as its inner
+    future completes: the client's close() cancelled the supervisor while it closed a
+    lost picows connection, the supervisor reconnected instead, close() hung forever."""
+    from motia_client._picows_transport import PicowsTransport, _Listener
+
+    fake = _DisconnectingWS()
+    request = ConnectRequest(Credentials.build("ws://127.0.0.1:9/", None, "subprotocol"))
+    transport = PicowsTransport(fake, _Listener(1024), request)  # type: ignore[arg-type]
+    closing = asyncio.ensure_future(transport.close())
+    for _ in range(3):
+        await asyncio.sleep(0)
+    fake.disconnected.set_result(None)
+    for _ in range(steps):
+        await asyncio.sleep(0)
+    finished_first = closing.done()
+    closing.cancel()
+    await asyncio.gather(closing, return_exceptions=True)
+    assert finished_first or closing.cancelled()
+
+
+class _PingingConnection:
+    """Stands in for a websockets connection whose pongs arrive when the test says."""
+
+    def __init__(self) -> None:
+        self.pongs: list[asyncio.Future[float]] = []
+
+    async def ping(self) -> asyncio.Future[float]:
+        pong: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self.pongs.append(pong)
+        return pong
+
+    async def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("steps", [0, 1, 2, 3])
+async def test_websockets_keepalive_never_swallows_a_cancellation(steps: int) -> None:
+    """The same asyncio.wait_for trap in the keepalive loop: a pong arriving as close()
+    cancels the loop was swallowed, the loop went on pinging and close() waited on it."""
+    from motia_client._transport import WebsocketsTransport
+
+    connection = _PingingConnection()
+    request = ConnectRequest(
+        Credentials.build("ws://127.0.0.1:9/", None, "subprotocol"),
+        ping_interval=0.001,
+        ping_timeout=5,
+    )
+    transport = WebsocketsTransport(connection, request)  # type: ignore[arg-type]
+    keepalive = transport._keepalive
+    assert keepalive is not None
+    await wait_until(lambda: len(connection.pongs) == 1, what="the first ping")
+    for _ in range(3):
+        await asyncio.sleep(0)
+    connection.pongs[0].set_result(0.001)
+    for _ in range(steps):
+        await asyncio.sleep(0)
+    keepalive.cancel()
+    await asyncio.wait({keepalive}, timeout=1)
+    assert keepalive.cancelled()
+    assert len(connection.pongs) == 1
+    await transport.close()
