@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import random
 import string
@@ -29,8 +30,10 @@ from types import FrameType
 from typing import Any
 
 from hypothesis import strategies as st
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
-from motia_client import AsyncStreamClient, ConnectRequest, MotiaConnectionError
+from motia_client import AsyncStreamClient, ConnectRequest, MotiaConnectionError, ReconnectPolicy
 from motia_client._rooms import Router
 from tests.reliability.harness import wait_until
 
@@ -45,6 +48,7 @@ __all__ = [
     "hostile_frame",
     "router_survives",
     "router_survives_frames",
+    "socket_client_survives",
 ]
 
 MAX_TIMESTAMP = 1.7976931348623157e308  # the largest JSON number a frame can carry: never stale
@@ -481,3 +485,116 @@ def router_survives_frames(frames: list[str | bytes]) -> None:
     assert list(group.snapshot()) == expected["group"]  # type: ignore[union-attr]
     assert item.value == expected["item"]  # type: ignore[union-attr]
     assert list(other.snapshot()) == expected["other"]  # type: ignore[union-attr]
+
+
+# -- through a real socket ------------------------------------------------------------------
+
+
+class TruthServer:
+    """A stream server holding the truth for group ``s/g``: joins get a sync of it.
+
+    :meth:`update` changes the truth and sends the change; :meth:`send_all` sends
+    anything (hostile frames included) to every open connection.
+    """
+
+    def __init__(self) -> None:
+        self.truth: dict[str, dict[str, Any]] = {"a": {"id": "a", "n": 0}}
+        self.handshakes = 0
+        self.server: Server | None = None
+        self._connections: list[ServerConnection] = []
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"ws://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/"
+
+    async def __aenter__(self) -> TruthServer:
+        self.server = await serve(self._handle, "127.0.0.1", 0, max_size=2**20, compression=None)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        await asyncio.wait_for(self.server.wait_closed(), 5)
+
+    async def _handle(self, conn: ServerConnection) -> None:
+        self.handshakes += 1
+        self._connections.append(conn)
+        with contextlib.suppress(ConnectionClosed):
+            async for message in conn:
+                join = json.loads(message)
+                if join.get("type") != "join":
+                    continue
+                data = join["data"]
+                item_id = data.get("id")
+                payload: Any = (
+                    self.truth.get(item_id) if item_id is not None else list(self.truth.values())
+                )
+                await conn.send(_envelope("sync", payload, item_id))
+
+    async def send_all(self, message: str | bytes, *, text: bool | None = None) -> None:
+        for conn in self._connections:
+            if conn.close_code is None:
+                with contextlib.suppress(ConnectionClosed):
+                    await conn.send(message, text=text)
+
+    async def update(self, key: str, value: int) -> None:
+        self.truth[key] = {"id": key, "n": value}
+        await self.send_all(_envelope("update", self.truth[key], key))
+
+
+def _more_handshakes(server: TruthServer, before: int) -> bool:
+    return server.handshakes > before
+
+
+def _envelope(kind: str, data: Any, item_id: str | None) -> str:
+    frame: dict[str, Any] = {"timestamp": MAX_TIMESTAMP, "streamName": "s", "groupId": "g"}
+    if item_id is not None:
+        frame["id"] = item_id
+    frame["event"] = {"type": kind, "data": data}
+    return json.dumps(frame)
+
+
+async def socket_client_survives(seed: int, transport: str, count: int) -> dict[str, int]:
+    """``count`` hostile frames over a real WebSocket, plus invalid UTF-8 in text frames
+    and one frame over the client's ``max_size``: the client reconnects where it must,
+    and ends equal to the server's truth. Returns what happened."""
+    rng = random.Random(seed)
+    sent = {"frames": 0, "invalid_text": 0, "oversize": 0}
+    async with TruthServer() as server:
+        client = AsyncStreamClient(
+            server.url,
+            transport=transport,  # type: ignore[arg-type]
+            max_size=2**20,
+            reconnect=ReconnectPolicy(initial=0.02, cap=0.1),
+        )
+        async with client:
+            group = client.subscribe_group("s", "g")
+            item = client.subscribe_item("s", "g", "i")
+            await group.wait_for(lambda items: len(items) == 1, timeout=5)
+            with production_recursion_limit():
+                for index in range(count):
+                    frame = hostile_frame(rng)
+                    await server.send_all(frame)
+                    sent["frames"] += 1
+                    if rng.random() < 0.02:  # invalid UTF-8 in a text frame: websockets closes
+                        await server.send_all(rng.randbytes(8) + b"\xff\xfe", text=True)
+                        sent["invalid_text"] += 1
+                    if index == count // 2:  # larger than the client accepts: it reconnects
+                        reconnected = functools.partial(_more_handshakes, server, server.handshakes)
+                        await server.send_all("[" + "0," * 2**20 + "0]")
+                        sent["oversize"] += 1
+                        await wait_until(reconnected, what="a reconnect")
+                    if index % 5 == 0:
+                        await server.update(rng.choice("aib"), index)
+                await server.update("i", -1)
+
+                def converged() -> bool:
+                    return dict(group.items_by_id) == server.truth and (
+                        item.state == server.truth["i"]
+                    )
+
+                await wait_until(converged, timeout=15, what="the client equals the truth")
+            assert client.is_connected
+            sent["reconnects"] = server.handshakes - 1
+    return sent

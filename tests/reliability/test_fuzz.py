@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +22,7 @@ from tests.reliability.fuzzing import (
     client_survives,
     router_survives,
     router_survives_frames,
+    socket_client_survives,
 )
 
 SHORT = settings(
@@ -45,3 +47,11 @@ def test_router_receive_survives_mutated_frames(seed: int, count: int) -> None:
 @given(SEEDS, st.integers(20, 60))
 def test_running_client_survives_hostile_frames(seed: int, count: int) -> None:
     asyncio.run(client_survives(random.Random(seed), count))
+
+
+@pytest.mark.parametrize("transport", ["websockets", "picows"])
+async def test_client_survives_hostile_frames_over_a_real_socket(transport: str) -> None:
+    sent = await socket_client_survives(seed=9, transport=transport, count=300)
+    assert sent["frames"] == 300
+    assert sent["oversize"] == 1
+    assert sent["reconnects"] >= 1  # the oversized frame, at least, cost a reconnect
