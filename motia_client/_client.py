@@ -352,8 +352,12 @@ class AsyncStreamClient:
             for frame in router.connection_made(retry_refused=token_changed):
                 await transport.send(frame)
             self._probation.joined(sum(1 for r in router.rooms.values() if r.sub_id is not None))
-            receive = transport.recv
             dispatch = self._dispatch
+            start_reading = getattr(transport, "start_reading", None)
+            if start_reading is not None:  # a PushTransport: frames arrive by callback
+                start_reading(dispatch)
+                await transport.wait_closed()  # type: ignore[attr-defined]
+            receive = transport.recv
             while True:
                 dispatch(await receive())
         except (MotiaConnectionError, FrameTooLarge) as exc:
@@ -423,7 +427,18 @@ class AsyncStreamClient:
     # -- frames -----------------------------------------------------------------
 
     def _dispatch(self, raw: str | bytes) -> None:
-        """Hand one received frame to the subscriptions it concerns."""
+        """Hand one received frame to the subscriptions it concerns; never raises.
+
+        Listener errors are isolated where listeners are called; anything else
+        that goes wrong with one frame is logged and that frame skipped, so the
+        connection (and the supervisor reading it) carries on.
+        """
+        try:
+            self._deliver(raw)
+        except Exception:
+            logger.exception("internal error while handling a frame; the frame was skipped")
+
+    def _deliver(self, raw: str | bytes) -> None:
         for delivery in self._router.receive(raw):
             if type(delivery) is MalformedFrame:
                 logger.warning(

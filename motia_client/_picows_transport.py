@@ -11,8 +11,10 @@ when it is empty, so a burst of frames costs no event-loop round trip each.
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl as ssl_module
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from picows import (
@@ -36,6 +38,8 @@ from motia_client._transport import CLOSE_TIMEOUT, ConnectRequest, Transport
 
 __all__ = ["PicowsTransport", "picows_transport"]
 
+logger = logging.getLogger("motia_client")
+
 
 class _Listener(WSListener):
     """Collects whole messages from picows callbacks into a deque."""
@@ -49,6 +53,7 @@ class _Listener(WSListener):
         self.error: BaseException | None = None
         self.closed = False
         self.transport: WSTransport | None = None
+        self.deliver: Callable[[bytes], None] | None = None  # push mode: called per message
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self.transport = transport
@@ -88,6 +93,13 @@ class _Listener(WSListener):
         self._wake()
 
     def _push(self, message: bytes) -> None:
+        deliver = self.deliver
+        if deliver is not None:
+            try:
+                deliver(message)
+            except Exception:  # the receiver isolates its own errors; this is a last guard
+                logger.exception("a received message could not be handled; skipped")
+            return
         self.messages.append(message)
         waiter = self.waiter
         if waiter is not None:
@@ -130,6 +142,25 @@ class PicowsTransport:
             waiter = listener.waiter = asyncio.get_running_loop().create_future()
             await waiter
         return messages.popleft()
+
+    def start_reading(self, deliver: Callable[[bytes], None]) -> None:
+        """Push mode: call ``deliver(message)`` for each message, from picows' callback.
+
+        Messages that arrived before are delivered first, in order. This skips a
+        coroutine and a queue per message, which is most of the cost of a small frame.
+        """
+        listener = self._listener
+        while listener.messages:
+            deliver(listener.messages.popleft())
+        listener.deliver = deliver
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection ends, then raise why (push mode's end)."""
+        listener = self._listener
+        while not listener.closed:
+            waiter = listener.waiter = asyncio.get_running_loop().create_future()
+            await waiter
+        raise self._lost()
 
     async def close(self) -> None:
         """Send a normal close and wait briefly for the disconnect."""

@@ -43,6 +43,7 @@ from motia_client._exceptions import (
 
 __all__ = [
     "ConnectRequest",
+    "PushTransport",
     "Transport",
     "TransportChoice",
     "TransportFactory",
@@ -85,6 +86,21 @@ class Transport(Protocol):
 
     async def close(self) -> None:
         """Close the socket; safe to call twice."""
+
+
+class PushTransport(Transport, Protocol):
+    """A transport that can also deliver messages by callback (the fast path).
+
+    After :meth:`start_reading`, messages go to ``deliver`` in order and
+    :meth:`Transport.recv` is not used; :meth:`wait_closed` raises, like ``recv``
+    would, when the connection ends.
+    """
+
+    def start_reading(self, deliver: Callable[[bytes], None]) -> None:
+        """Deliver every message to ``deliver``, starting with any already received."""
+
+    async def wait_closed(self) -> None:
+        """Return never; raise a :class:`MotiaConnectionError` when the connection ends."""
 
 
 TransportFactory = Callable[[ConnectRequest], Awaitable[Transport]]

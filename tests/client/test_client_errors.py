@@ -36,6 +36,41 @@ def client_records(caplog: pytest.LogCaptureFixture, level: int) -> list[logging
     return [r for r in caplog.records if r.name == "motia_client" and r.levelno >= level]
 
 
+async def test_an_internal_error_on_one_frame_skips_that_frame_only(
+    server: WsServer,
+    make_client: MakeClient,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A bug reached while handling one frame must not stop the reader: the
+    # official Python client's state silently freezes in that case.
+    server.store[("todo", "inbox")] = {"a": todo("a")}
+    client = make_client(server.url)
+    log = StateLog(client)
+    async with client:
+        sub = client.subscribe_group("todo", "inbox")
+        await sub.wait_for(lambda items: len(items) == 1, timeout=WAIT)
+        router = client._router
+        real = router.receive
+        calls = 0
+
+        def flaky(raw: str | bytes) -> Any:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise RuntimeError("a bug in the core")
+            return real(raw)
+
+        monkeypatch.setattr(router, "receive", flaky)
+        await server.set("todo", "inbox", todo("b"))  # lost to the bug
+        await server.set("todo", "inbox", todo("c"))
+        items = await sub.wait_for(lambda items: len(items) == 2, timeout=WAIT)
+        assert [t["id"] for t in items] == ["a", "c"]
+        assert client.state is S.OPEN
+        assert S.RECONNECTING not in log.states
+        assert any("frame was skipped" in r.getMessage() for r in caplog.records)
+
+
 async def test_raising_listeners_are_logged_and_isolated(
     server: WsServer, make_client: MakeClient, caplog: pytest.LogCaptureFixture
 ) -> None:
