@@ -21,7 +21,7 @@ from motia_client._exceptions import (
 from motia_client._http import AsyncMotiaHttp, MotiaHttp
 from motia_client._lifecycle import ConnectionState, ReconnectPolicy, StateChange
 from motia_client._subscription import GroupSubscription, ItemSubscription, Subscription
-from motia_client._transport import ConnectRequest, Transport, TransportFactory
+from motia_client._transport import ConnectRequest, PushTransport, Transport, TransportFactory
 from motia_client._views import Items
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "MotiaHttp",
     "MotiaTimeout",
     "ProtocolError",
+    "PushTransport",
     "ReconnectPolicy",
     "StateChange",
     "StreamClient",
