@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from .errors import FieldError, StoreError, pydantic_field_errors
@@ -68,11 +68,14 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> dict[str, 
         raise HttpError(413, f"request body too large (limit {limit} bytes)")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HttpError(413, f"request body too large (limit {limit} bytes)")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise HttpError(413, f"request body too large (limit {limit} bytes)")
+            chunks.append(chunk)
+    except ClientDisconnect:  # not a server error: nobody is left to answer
+        raise HttpError(400, "the client disconnected before the whole body arrived") from None
     raw = b"".join(chunks)
     if not raw.strip():
         return {}

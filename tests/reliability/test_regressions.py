@@ -345,3 +345,27 @@ async def test_websockets_keepalive_never_swallows_a_cancellation(steps: int) ->
     assert keepalive.cancelled()
     assert len(connection.pongs) == 1
     await transport.close()
+
+
+async def test_stub_takes_a_client_leaving_mid_body_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A client that disconnected mid-body made the stub log two ERROR tracebacks
+    ("unexpected error on POST /todo", "Exception in ASGI application") and build a
+    500 for nobody: any client could flood the log with them."""
+    caplog.set_level(logging.INFO)
+    async with StubServer(port=0) as stub:
+        for head in (
+            b'POST /todo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"desc',
+            b"POST /todo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        ):
+            _, writer = await asyncio.open_connection("127.0.0.1", stub.port)
+            writer.write(head)
+            await writer.drain()
+            writer.close()
+            await writer.wait_closed()
+        async with httpx.AsyncClient(base_url=stub.http_url, timeout=5) as http:
+            await asyncio.sleep(0.1)  # the stub notices both disconnects
+            assert (await http.post("/todo", json={"description": "next"})).status_code == 200
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in errors] == []
