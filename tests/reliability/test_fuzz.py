@@ -12,11 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Iterator
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from server_stub import StubServer
+from tests.reliability.fuzz_server import (
+    HTTP_REQUESTS,
+    ServerErrors,
+    http_request_is_handled,
+    stub_socket_survives,
+    stub_tcp_survives,
+)
 from tests.reliability.fuzzing import (
     FRAMES,
     client_survives,
@@ -26,7 +36,10 @@ from tests.reliability.fuzzing import (
 )
 
 SHORT = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    database=None,
 )
 SEEDS = st.integers(min_value=0, max_value=2**64 - 1)
 
@@ -55,3 +68,37 @@ async def test_client_survives_hostile_frames_over_a_real_socket(transport: str)
     assert sent["frames"] == 300
     assert sent["oversize"] == 1
     assert sent["reconnects"] >= 1  # the oversized frame, at least, cost a reconnect
+
+
+# -- the stub ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dialect", ["motia", "iii"])
+async def test_stub_socket_survives_hostile_frames(dialect: str) -> None:
+    figures = await stub_socket_survives(seed=3, count=60, sockets=3, dialect=dialect)
+    assert figures["frames"] > 0
+    assert figures["probes_ok"] + figures["closed_by_server"] == 3
+
+
+async def test_stub_port_survives_raw_tcp_garbage() -> None:
+    await stub_tcp_survives(seed=5, count=40)
+
+
+@pytest.fixture(scope="module")
+def stub_http() -> Iterator[httpx.Client]:
+    with (
+        ServerErrors() as errors,
+        StubServer(port=0).in_thread() as stub,
+        httpx.Client(base_url=stub.http_url, timeout=10) as http,
+    ):
+        yield http
+        assert http.get("/").status_code == 200  # still serving after all of it
+    assert errors.messages == []
+
+
+@settings(SHORT, max_examples=80)
+@given(HTTP_REQUESTS)
+def test_stub_http_steps_answer_hostile_requests_below_500(
+    stub_http: httpx.Client, request: tuple[str, str, list[tuple[str, str]], str, bytes]
+) -> None:
+    http_request_is_handled(stub_http, request)
