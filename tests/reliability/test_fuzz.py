@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from httpx_sse import ServerSentEvent
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,9 +28,16 @@ from tests.reliability.fuzz_server import (
     stub_socket_survives,
     stub_tcp_survives,
 )
+from tests.reliability.fuzz_sse import (
+    SSE_EVENTS,
+    SSE_RESPONSES,
+    sse_event_is_handled,
+    sse_stream_is_handled,
+)
 from tests.reliability.fuzzing import (
     FRAMES,
     client_survives,
+    production_recursion_limit,
     router_survives,
     router_survives_frames,
     socket_client_survives,
@@ -102,3 +110,20 @@ def test_stub_http_steps_answer_hostile_requests_below_500(
     stub_http: httpx.Client, request: tuple[str, str, list[tuple[str, str]], str, bytes]
 ) -> None:
     http_request_is_handled(stub_http, request)
+
+
+# -- the SSE parser -----------------------------------------------------------------------------
+
+
+@SHORT
+@given(SSE_EVENTS)
+def test_sse_decoders_raise_only_motia_errors(sse: ServerSentEvent) -> None:
+    with production_recursion_limit():
+        sse_event_is_handled(sse)
+
+
+@settings(SHORT, max_examples=60)
+@given(SSE_RESPONSES)
+def test_sse_streams_raise_only_motia_errors(response: tuple[int, str, list[bytes]]) -> None:
+    with production_recursion_limit():
+        sse_stream_is_handled(response)
