@@ -21,7 +21,9 @@ the socket receives.
 
 from __future__ import annotations
 
+import types
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from pydantic import BaseModel
@@ -46,6 +48,7 @@ S = TypeVar("S")
 RoomKey = tuple[str, str, str | None]
 View = ItemView[Any] | GroupView[Any]
 _PENDING_LIMIT = 256  # identical-copy counters kept at most (oldest dropped first)
+_NO_ERRORS: Mapping[Any, Sequence[ItemValidationError]] = types.MappingProxyType({})
 
 
 class Room(Generic[S]):
@@ -68,34 +71,37 @@ class Room(Generic[S]):
         """Whether this room follows a whole group (rather than one item)."""
         return self.item_id is None
 
-    def apply(self, frame: StateFrame) -> dict[S, list[ItemValidationError]] | None:
+    def apply(self, frame: StateFrame) -> Mapping[S, Sequence[ItemValidationError]] | None:
         """Apply a state frame to the shared reducer and every view.
 
         Returns ``None`` when nothing changed, else the validation errors per
-        subscriber (an empty dict when there are none).
+        subscriber (an empty mapping when there are none, the usual case).
         """
         state = self.state
-        errors: dict[S, list[ItemValidationError]] = {}
+        members = self.members
+        errors: dict[S, Sequence[ItemValidationError]] | None = None
         if type(state) is GroupState:
-            members = self.members
             for view in members.values():
-                view.freeze()  # type: ignore[union-attr]
+                if view._outstanding is not None:  # type: ignore[union-attr]
+                    view.freeze()  # type: ignore[union-attr]  # a snapshot may still be held
             delta = state.apply(frame)
             if delta is None:
                 return None
             for sub, view in members.items():
                 found = view.apply(delta)  # type: ignore[union-attr]
                 if found:
+                    errors = errors or {}
                     errors[sub] = found
-            return errors
+            return errors or _NO_ERRORS
         assert type(state) is ItemState
         if not state.apply(frame):
             return None
-        for sub, view in self.members.items():
+        for sub, view in members.items():
             found = view.refresh()  # type: ignore[union-attr]
             if found:
+                errors = errors or {}
                 errors[sub] = found
-        return errors
+        return errors or _NO_ERRORS
 
     def __repr__(self) -> str:
         name = "/".join(part for part in self.key if part is not None)
@@ -110,7 +116,13 @@ class Delivery(NamedTuple):
 
     room: Room[Any]
     frame: StateFrame | CustomEvent | Refusal
-    errors: dict[Any, list[ItemValidationError]] | None
+    errors: Mapping[Any, Sequence[ItemValidationError]] | None
+
+
+def _delivery(fields: tuple[Room[Any], StateFrame | CustomEvent | Refusal, Any]) -> Delivery:
+    """Build a Delivery on the hot path, without NamedTuple's argument handling."""
+    delivery: Delivery = tuple.__new__(Delivery, fields)
+    return delivery
 
 
 class Router(Generic[S]):
@@ -255,9 +267,10 @@ class Router(Generic[S]):
                 return []
             matched = (room,)
         else:
-            item_room = rooms.get((stream, group, item_id))
+            item_room = rooms.get((stream, group, item_id)) if self._item_rooms else None
             group_room = rooms.get((stream, group, None))
-            if self._is_copy(raw, (stream, item_id), item_room, group_room):
+            # Copies need an item room: a group-only client never pays for the check.
+            if self._item_rooms and self._is_copy(raw, (stream, item_id), item_room, group_room):
                 return []
             if item_room is None:
                 if group_room is None:
@@ -273,11 +286,11 @@ class Router(Generic[S]):
                 if not room.refused:
                     errors = room.apply(frame)  # type: ignore[arg-type]
                     if errors is not None:
-                        deliveries.append(Delivery(room, frame, errors))
+                        deliveries.append(_delivery((room, frame, errors)))
         else:
             for room in matched:
                 if not room.refused:
-                    deliveries.append(Delivery(room, frame, None))
+                    deliveries.append(_delivery((room, frame, None)))
         return deliveries
 
     def _is_copy(

@@ -58,6 +58,16 @@ class GroupDelta(NamedTuple):
     new: Any
 
 
+_UPSERT = Op.UPSERT
+_REMOVE = Op.REMOVE
+
+
+def _delta(fields: tuple[int, str | None, Any, Any]) -> GroupDelta:
+    """Build a GroupDelta on the hot path, without NamedTuple's argument handling."""
+    delta: GroupDelta = tuple.__new__(GroupDelta, fields)
+    return delta
+
+
 class ItemState:
     """The state of one item subscription: the item, or ``None``."""
 
@@ -113,12 +123,16 @@ class GroupState:
             if old is None:
                 return None
             del items[key]
-            return GroupDelta(Op.REMOVE, key, old, None)
+            return _delta((_REMOVE, key, old, None))
         new = frame.data
-        if old is not None and (old is new or _same(old, new)):
-            return None
+        if old is not None:
+            try:
+                if old is new or old == new:
+                    return None  # an exact duplicate: no change, nobody notified
+            except RecursionError:
+                pass  # too deeply nested to compare: treat it as a change
         items[key] = new
-        return GroupDelta(Op.UPSERT, key, old, new)
+        return _delta((_UPSERT, key, old, new))
 
     def _sync(self, timestamp: int, data: list[Any]) -> GroupDelta | None:
         if timestamp < self.floor:

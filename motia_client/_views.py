@@ -23,6 +23,8 @@ from motia_client._state import GroupDelta, GroupState, ItemState, Op
 __all__ = ["GroupView", "ItemView", "Items", "sort_rank"]
 
 T = TypeVar("T")
+_NO_ERRORS: tuple[ItemValidationError, ...] = ()
+_RESET = Op.RESET
 
 
 def sort_rank(value: Any) -> tuple[int, Any]:
@@ -137,9 +139,11 @@ class ItemView(Generic[T]):
         """Whether the room has received its first state frame."""
         return self.state.synced
 
-    def refresh(self) -> list[ItemValidationError]:
+    def refresh(self) -> Sequence[ItemValidationError]:
         """Follow the reducer after it changed; return validation errors."""
         self.value = self._validate(None, self.state.value)
+        if not self._validate.errors:
+            return _NO_ERRORS
         errors, self._validate.errors = self._validate.errors, []
         return errors
 
@@ -153,6 +157,7 @@ class GroupView(Generic[T]):
         "_index",
         "_models",
         "_outstanding",
+        "_plain",
         "_seq",
         "_sort_key",
         "_sort_keys",
@@ -175,6 +180,7 @@ class GroupView(Generic[T]):
         self._seq = 0
         self._cache: tuple[T, ...] | None = None
         self._outstanding: weakref.ref[Items[T]] | None = None
+        self._plain = sort_key is None and model is None
         self.apply(GroupDelta(Op.RESET, None, {}, state.items))
 
     @property
@@ -214,12 +220,14 @@ class GroupView(Generic[T]):
             if held is not None and held._items is None:
                 held._materialize()
 
-    def apply(self, delta: GroupDelta) -> list[ItemValidationError]:
+    def apply(self, delta: GroupDelta) -> Sequence[ItemValidationError]:
         """Follow one reducer delta (after :meth:`freeze`); return its validation errors."""
         self._cache = None
         self._outstanding = None
         op = delta.op
-        if op == Op.RESET:
+        if op != _RESET and self._plain:
+            return _NO_ERRORS  # no order and no models to follow: reading state.items is enough
+        if op == _RESET:
             self._reset(delta.new)
         else:
             key = delta.key
@@ -229,7 +237,7 @@ class GroupView(Generic[T]):
             else:
                 self._remove(key)
         if not self._validate.errors:
-            return []
+            return _NO_ERRORS
         errors, self._validate.errors = self._validate.errors, []
         return errors
 

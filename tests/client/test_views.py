@@ -248,7 +248,7 @@ def test_an_item_that_becomes_invalid_leaves_the_view_and_can_come_back() -> Non
     assert [err.item_id for err in errors] == ["a"]
     assert ids(view) == ["b"]
     (errors,) = group.set({"id": "a", "text": "back", "rank": 3})
-    assert errors == []
+    assert list(errors) == []
     assert ids(view) == ["b", "a"]
     assert view.by_id["a"] == Todo(id="a", text="back", rank=3)
 
@@ -269,14 +269,14 @@ def test_item_view_validates_and_reports() -> None:
     assert view.value is None
     assert not view.synced
     state.apply(frame("sync", 1, {"id": "m", "text": "hi"}, "m"))
-    assert view.refresh() == []
+    assert list(view.refresh()) == []
     assert view.value == Todo(id="m", text="hi")
     state.apply(frame("update", 2, {"id": "m"}, "m"))
     errors = view.refresh()
     assert [err.item_id for err in errors] == [None]
     assert view.value is None
     state.apply(frame("delete", 3, None, "m"))
-    assert view.refresh() == []
+    assert list(view.refresh()) == []
     assert view.value is None
 
 
