@@ -31,7 +31,7 @@ from motia_client._exceptions import (
 from motia_client._lifecycle import TRANSITIONS, ConnectionState, ReconnectPolicy, StateChange
 from motia_client._protocol import CustomEvent, MalformedFrame, StateFrame
 from motia_client._refusals import PROBATION_SECONDS, RefusalProbation
-from motia_client._rooms import Router
+from motia_client._rooms import Delivery, RoomKey, Router
 from motia_client._subscription import GroupSubscription, ItemSubscription, Subscription
 from motia_client._transport import (
     DEFAULT_MAX_SIZE,
@@ -46,6 +46,9 @@ from motia_client._views import GroupView, ItemView
 __all__ = ["AsyncStreamClient"]
 
 logger = logging.getLogger("motia_client")
+# Motia 0.x answers a join to a missing item with nothing: an item join still
+# unanswered this long after it was sent is settled as a missing item (None).
+ITEM_SETTLE_SECONDS = 2.0
 M = TypeVar("M", bound=BaseModel)
 StateListener = Callable[[StateChange], Any]
 
@@ -108,6 +111,7 @@ class AsyncStreamClient:
         self._last_token: str | None = None
         self._probation: RefusalProbation[Subscription[Any]] = RefusalProbation()
         self._probation_timer: asyncio.TimerHandle | None = None
+        self._settle_timers: set[asyncio.TimerHandle] = set()
         self._loss: BaseException | None = None
         self.error: MotiaError | None = None  # what made the client fail, if it did
 
@@ -223,6 +227,8 @@ class AsyncStreamClient:
         assert isinstance(view, ItemView)
         sub._attach(view)
         self._send_soon(join)
+        if join is not None and room.sub_id is not None:
+            self._arm_settle([(room.key, room.sub_id)])
         if room.refused:
             self._joined_refused_room(sub)
         return sub
@@ -352,6 +358,7 @@ class AsyncStreamClient:
             for frame in router.connection_made(retry_refused=token_changed):
                 await transport.send(frame)
             self._probation.joined(sum(1 for r in router.rooms.values() if r.sub_id is not None))
+            self._arm_settle(router.item_joins())
             dispatch = self._dispatch
             start_reading = getattr(transport, "start_reading", None)
             if start_reading is not None:  # a PushTransport: frames arrive by callback
@@ -367,6 +374,9 @@ class AsyncStreamClient:
             else:
                 logger.info("%s", exc)
         finally:
+            for timer in self._settle_timers:
+                timer.cancel()
+            self._settle_timers.clear()
             if self._probation.active:
                 self._release_probation()  # held refusals are reported, never lost
             router.connection_lost()
@@ -439,7 +449,22 @@ class AsyncStreamClient:
             logger.exception("internal error while handling a frame; the frame was skipped")
 
     def _deliver(self, raw: str | bytes) -> None:
-        for delivery in self._router.receive(raw):
+        self._deliver_all(self._router.receive(raw))
+
+    def _settle(self, joins: list[tuple[RoomKey, str]]) -> None:
+        """A grace period after item joins: the unanswered ones are missing items."""
+        try:
+            self._deliver_all(self._router.settle(joins))
+        except Exception:
+            logger.exception("internal error while settling item joins")
+
+    def _arm_settle(self, joins: list[tuple[RoomKey, str]]) -> None:
+        if joins:
+            loop = asyncio.get_running_loop()
+            self._settle_timers.add(loop.call_later(ITEM_SETTLE_SECONDS, self._settle, joins))
+
+    def _deliver_all(self, deliveries: list[Delivery | MalformedFrame]) -> None:
+        for delivery in deliveries:
             if type(delivery) is MalformedFrame:
                 logger.warning(
                     "ignored a malformed frame (%s): %s", delivery.reason, delivery.preview

@@ -211,7 +211,42 @@ class Router(Generic[S]):
 
     def _join(self, room: Room[S]) -> str:
         frame, room.sub_id = encode_join(room.stream, room.group, room.item_id)
+        if type(room.state) is ItemState:
+            room.state.answered = False
         return frame
+
+    def item_joins(self) -> list[tuple[RoomKey, str]]:
+        """The live item joins, as ``(room key, subscriptionId)``: what :meth:`settle` takes."""
+        return [
+            (room.key, room.sub_id)
+            for room in self.rooms.values()
+            if room.item_id is not None and room.sub_id is not None and not room.refused
+        ]
+
+    def settle(self, joins: list[tuple[RoomKey, str]]) -> list[Delivery | MalformedFrame]:
+        """Treat item joins still unanswered as joins to a missing item.
+
+        Motia 0.x answers a join to a missing item with nothing at all, so an item
+        deleted while the client was away would otherwise stay forever. The
+        caller calls this a grace period after sending the joins; a join is
+        named by its subscriptionId, so a later rejoin of the same room is never
+        settled early. The item becomes ``None`` through an ordinary ``delete``.
+        """
+        deliveries: list[Delivery | MalformedFrame] = []
+        for key, sub_id in joins:
+            room = self.rooms.get(key)
+            if room is None or room.sub_id != sub_id or room.refused:
+                continue
+            state = room.state
+            if type(state) is not ItemState or state.answered:
+                continue
+            assert room.item_id is not None
+            stamp = max(state.timestamp, 0)
+            frame = StateFrame("delete", room.stream, room.group, room.item_id, stamp, None, key[2])
+            errors = room.apply(frame)
+            if errors is not None:
+                deliveries.append(_delivery((room, frame, errors)))
+        return deliveries
 
     # -- connection -----------------------------------------------------------
 

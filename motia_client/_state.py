@@ -28,9 +28,9 @@ from typing import Any, NamedTuple
 
 from motia_client._protocol import StateFrame
 
-__all__ = ["GroupDelta", "GroupState", "ItemState", "Op"]
+__all__ = ["NEVER", "GroupDelta", "GroupState", "ItemState", "Op"]
 
-_NEVER = -(1 << 62)  # older than any timestamp
+NEVER = _NEVER = -(1 << 62)  # older than any timestamp
 
 
 def _same(old: Any, new: Any) -> bool:
@@ -71,15 +71,17 @@ def _delta(fields: tuple[int, str | None, Any, Any]) -> GroupDelta:
 class ItemState:
     """The state of one item subscription: the item, or ``None``."""
 
-    __slots__ = ("synced", "timestamp", "value")
+    __slots__ = ("answered", "synced", "timestamp", "value")
 
     def __init__(self) -> None:
         self.value: Any = None
         self.timestamp = _NEVER
         self.synced = False  # a first frame has arrived (even a null sync)
+        self.answered = False  # a frame has arrived since the current join was sent
 
     def apply(self, frame: StateFrame) -> bool:
         """Apply one state frame; return whether the value changed."""
+        self.answered = True
         if frame.timestamp < self.timestamp:
             return False
         self.timestamp = frame.timestamp

@@ -409,3 +409,47 @@ def test_a_room_retried_after_a_refusal_counts_as_a_copy_again() -> None:
     router.connection_made(retry_refused=True)
     raw = custom("tick", item_id="a")
     assert heard(router, raw, raw) == Counter({("inbox#0", "tick"): 1, ("inbox/a", "tick"): 1})
+
+
+def test_an_unanswered_item_join_settles_as_a_missing_item() -> None:
+    # Motia 0.x answers a join to a missing item with nothing at all.
+    router: Router[str] = Router()
+    router.connection_made()
+    room, view, _ = router.add("a", "todo", "inbox", "t1")
+    joins = router.item_joins()
+    assert joins == [(room.key, room.sub_id)]
+    deliveries = router.settle(joins)
+    assert len(deliveries) == 1
+    assert view.synced
+    assert view.value is None
+    assert router.settle(joins) == []  # settled once
+
+
+def test_settling_never_touches_an_answered_or_newer_join() -> None:
+    router: Router[str] = Router()
+    router.connection_made()
+    router.add("a", "todo", "inbox", "t1")
+    first = router.item_joins()
+    router.receive(_item_sync("t1", {"id": "t1", "v": 1}, 5))
+    assert router.settle(first) == []  # answered: the item exists
+    router.connection_lost()
+    router.connection_made()  # a rejoin, with a new subscriptionId
+    second = router.item_joins()
+    assert router.settle(first) == []  # the old join's timer cannot settle the new join
+    room = router.rooms[("todo", "inbox", "t1")]
+    assert room.members["a"].value == {"id": "t1", "v": 1}
+    (delivery,) = router.settle(second)  # the rejoin went unanswered: deleted meanwhile
+    assert delivery.room is room
+    assert room.members["a"].value is None
+
+
+def _item_sync(item_id: str, data: dict[str, Any], timestamp: int) -> str:
+    return json.dumps(
+        {
+            "timestamp": timestamp,
+            "streamName": "todo",
+            "groupId": "inbox",
+            "id": item_id,
+            "event": {"type": "sync", "data": data},
+        }
+    )
