@@ -35,13 +35,6 @@ STREAM = "chaos"
 GROUP = "g"
 OTHER_GROUP = "other"  # same item ids in another group: frames that must not cross over
 FINAL_WRITES = 20  # written right after the last cut: only a resync can bring them
-KNOWN_LIMITATION = """\
-With the Motia 0.x dialect a join to a missing item gets no frame at all, so an
-item subscription cannot learn that its item was deleted while it was
-disconnected: it keeps the last value. Watched items are therefore never deleted
-in that dialect (they are in the iii dialect, which syncs a missing item as null);
-tests/reliability/test_chaos.py holds a strict xfail test that reproduces it.
-"""
 
 
 @dataclass
@@ -137,7 +130,6 @@ async def run_chaos(
     started = time.perf_counter()
     ids = [f"item-{index}" for index in range(int(items * 1.1))]  # some ids come and go
     watched_ids = ids[:watched]
-    keep = frozenset(watched_ids) if dialect == "motia" else frozenset()
     faults = Faults(
         cut_every=cut_every,
         delay_probability=0.05,
@@ -177,11 +169,11 @@ async def run_chaos(
                     sub.on_event("tick", log)
                 await group.wait_for(lambda state: len(state) == items, timeout=10)
                 final = min(FINAL_WRITES, operations)
-                await _drive(store, rng, ids, watched_ids, operations - final, rate, result, keep)
+                await _drive(store, rng, ids, watched_ids, operations - final, rate, result)
                 await proxy.stop_cutting()
                 proxy.cut()  # the last cut; the last writes land while the client is away
                 last_cut = time.perf_counter()
-                await _drive(store, rng, ids, watched_ids, final, 1e9, result, keep)
+                await _drive(store, rng, ids, watched_ids, final, 1e9, result)
                 await _converge(store, group, by_n, item_subs, converge_timeout)
                 result.converge_seconds = time.perf_counter() - last_cut
                 result.mismatches = await _mismatches(store, group, by_n, item_subs, result)
@@ -189,7 +181,7 @@ async def run_chaos(
                 await _check_one_subscription_per_room(stub, watched_ids, result)
             finally:
                 await client.close()
-            result.cuts = proxy.stats.cuts
+            result.cuts = proxy.stats.links_cut  # cut events that found a connection
             result.links = proxy.stats.links
             result.mid_frame_cuts = proxy.stats.mid_frame_cuts
     result.reconnects -= 1  # the first open is not a reconnect
@@ -205,12 +197,8 @@ async def _drive(
     operations: int,
     rate: float,
     result: ChaosResult,
-    protected: frozenset[str],
 ) -> None:
-    """Apply ``operations`` random writes and events at about ``rate`` per second.
-
-    Items in ``protected`` are never deleted.
-    """
+    """Apply ``operations`` random writes and events at about ``rate`` per second."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     first = result.operations
@@ -220,8 +208,6 @@ async def _drive(
             await asyncio.sleep(ahead)
         roll = rng.random()
         item_id = rng.choice(watched_ids) if rng.random() < 0.1 else rng.choice(ids)
-        if roll >= 0.65 and roll < 0.80 and item_id in protected:
-            roll = 0.5  # an update instead of a delete (see KNOWN_LIMITATION)
         if roll < 0.35:
             await store.set(STREAM, GROUP, item_id, _item(rng, seq))
         elif roll < 0.65:
