@@ -233,7 +233,7 @@ class GroupView(Generic[T]):
             key = delta.key
             assert key is not None
             if op == Op.UPSERT:
-                self._upsert(key, delta.new)
+                self._upsert(key, delta.new, delta.old)
             else:
                 self._remove(key)
         if not self._validate.errors:
@@ -260,7 +260,7 @@ class GroupView(Generic[T]):
             self._sort_keys = keys
             self._index = SortedList(keys.values())
 
-    def _upsert(self, key: str, raw: Any) -> None:
+    def _upsert(self, key: str, raw: Any, old_raw: Any = None) -> None:
         if self._models is not None:
             value = self._validate(key, raw)
             if value is None:
@@ -269,7 +269,14 @@ class GroupView(Generic[T]):
             self._models[key] = value
         index = self._index
         if index is not None:
-            rank = sort_rank(raw.get(self._sort_key))
+            value = raw.get(self._sort_key)
+            if old_raw is not None and self._models is None:
+                # Without a model every item is indexed: an unchanged sort value needs no
+                # index lookup (at large N that lookup is the costly cache miss).
+                before = old_raw.get(self._sort_key)
+                if before is value or (type(before) is type(value) is str and before == value):
+                    return
+            rank = sort_rank(value)
             old = self._sort_keys.get(key)
             if old is not None:
                 if old[0] == rank[0] and old[1] == rank[1]:

@@ -375,3 +375,24 @@ def test_reading_twice_without_a_change_builds_once(ordered_calls: list[int]) ->
     group.set({"id": "a", "rank": 1})
     assert list(view.snapshot()) == first
     assert ordered_calls == [2]
+
+
+def test_changing_a_string_sort_value_moves_the_item() -> None:
+    group = Group()
+    view = group.view(sort_key="day")
+    group.sync({"id": "a", "day": "mon"}, {"id": "b", "day": "tue"}, {"id": "c", "day": "wed"})
+    group.set({"id": "a", "day": "zzz", "text": "moved"})
+    assert ids(view) == ["b", "c", "a"]
+    group.set({"id": "a", "day": "zzz", "text": "same place"})
+    assert ids(view) == ["b", "c", "a"]
+    assert view.snapshot()[2]["text"] == "same place"
+
+
+def test_a_model_item_valid_again_with_the_same_sort_value_is_back_in_order() -> None:
+    group = Group()
+    view = group.view(sort_key="text", model=Todo)
+    group.sync({"id": "a", "text": "b"}, {"id": "b", "text": "c"})
+    group.set({"id": "a", "text": "b", "rank": "not a number"})  # invalid: leaves the view
+    assert ids(view) == ["b"]
+    group.set({"id": "a", "text": "b", "rank": 1})  # same sort value, valid again
+    assert ids(view) == ["a", "b"]
