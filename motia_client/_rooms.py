@@ -260,6 +260,7 @@ class Router(Generic[S]):
         self._iii = None
         frames = []
         for room in self.rooms.values():
+            room.state.rebase()  # this server's clock may be behind the last one's
             if room.refused:
                 if not retry_refused:
                     continue

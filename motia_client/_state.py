@@ -14,9 +14,14 @@ delete      value = None                    remove key, keep its timestamp (tomb
 Staleness: a frame strictly older than the last one applied (to the item, or to
 that key of the group, or than the group's last sync) is dropped. Equal
 timestamps are applied in arrival order: Motia servers stamp in milliseconds and
-token-by-token output shares them. A frame that changes nothing (an exact
-duplicate) reports no change, so nobody is notified. Values nested too deeply
-for Python to compare (``==`` raises ``RecursionError``) count as changed.
+token-by-token output shares them. Staleness holds within one connection only:
+``rebase`` (called when a connection opens) forgets the timestamps, because the
+next server may be another process whose clock is behind the last one's, and
+the syncs after a reconnect replace the state (PROTOCOL.md section 6).
+
+A frame that changes nothing (an exact duplicate) reports no change, so nobody
+is notified. Values nested too deeply for Python to compare (``==`` raises
+``RecursionError``) count as changed.
 
 The reducers are pure: no I/O, no clock. ``apply`` returns what changed so the
 views (ordering, models) can follow in O(1) or O(log N).
@@ -79,6 +84,10 @@ class ItemState:
         self.synced = False  # a first frame has arrived (even a null sync)
         self.answered = False  # a frame has arrived since the current join was sent
 
+    def rebase(self) -> None:
+        """A new connection: its first frame is never stale (the value is kept)."""
+        self.timestamp = _NEVER
+
     def apply(self, frame: StateFrame) -> bool:
         """Apply one state frame; return whether the value changed."""
         self.answered = True
@@ -107,6 +116,11 @@ class GroupState:
         self._stamps: dict[str, int] = {}  # key -> timestamp of its last applied frame
         self.floor = _NEVER  # timestamp of the last applied sync
         self.synced = False
+
+    def rebase(self) -> None:
+        """A new connection: its first frames are never stale (the items are kept)."""
+        self.floor = _NEVER
+        self._stamps = {}
 
     def apply(self, frame: StateFrame) -> GroupDelta | None:
         """Apply one state frame; return what changed, or ``None`` if nothing did."""

@@ -369,3 +369,49 @@ async def test_stub_takes_a_client_leaving_mid_body_quietly(
             assert (await http.post("/todo", json={"description": "next"})).status_code == 200
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert [r.getMessage() for r in errors] == []
+
+
+def test_a_new_connection_is_never_stale_against_the_last_one() -> None:
+    """After a reconnect to a server whose clock is behind the last one's (another
+    process or host, a clock stepped back), its syncs and updates were all dropped
+    as stale, until its clock caught up: the state froze with no error at all."""
+    router: Router[str] = Router()
+    _, group, _ = router.add("group", "s", "g")
+    _, item, _ = router.add("item", "s", "g", "i")
+    router.connection_made()
+    router.receive(frame("sync", [{"id": "old"}], timestamp=2_000_000))
+    router.receive(frame("sync", {"id": "i", "v": "old"}, item_id="i", timestamp=2_000_000))
+    router.connection_lost()
+    router.connection_made()  # the next server's clock is 1000 s behind
+    router.receive(frame("sync", [{"id": "new"}], timestamp=1_000_000))
+    router.receive(frame("sync", {"id": "i", "v": "new"}, item_id="i", timestamp=1_000_000))
+    router.receive(frame("create", {"id": "more"}, item_id="more", timestamp=1_000_001))
+    assert [i["id"] for i in group.snapshot()] == ["new", "more"]  # type: ignore[union-attr]
+    assert item.value == {"id": "i", "v": "new"}  # type: ignore[union-attr]
+    router.receive(frame("update", {"id": "more", "n": 1}, item_id="more", timestamp=999_999))
+    assert [i.get("n") for i in group.snapshot()] == [None, None]  # type: ignore[union-attr]
+
+
+async def test_client_follows_a_restarted_server_whose_clock_is_behind() -> None:
+    """The same through a real socket: the first server stamps 2e12, the next 1.9e12."""
+    stamps = iter([2_000_000_000_000, 1_900_000_000_000])
+
+    async def serve_one(ws: ServerConnection) -> None:
+        stamp = next(stamps, 1_900_000_000_000)
+        await ws.recv()
+        items = [{"id": "old"}] if stamp == 2_000_000_000_000 else [{"id": "new"}]
+        await ws.send(frame("sync", items, timestamp=stamp))
+        if items[0]["id"] == "old":
+            await ws.close()  # the first server goes away
+        else:
+            await ws.wait_closed()
+
+    async with (
+        serve(serve_one, "127.0.0.1", 0) as server,
+        AsyncStreamClient(
+            f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/",
+            reconnect=ReconnectPolicy(initial=0.01, cap=0.05),
+        ) as client,
+    ):
+        group = client.subscribe_group("s", "g")
+        await group.wait_for(lambda items: [i["id"] for i in items] == ["new"], timeout=5)
