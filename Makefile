@@ -48,7 +48,7 @@ bench: $(VENV)/.stamp-dev
 	$(BIN)/python -m benchmarks
 
 stress: $(VENV)/.stamp-dev
-	$(BIN)/pytest -m stress --run-stress tests/e2e
+	$(BIN)/python -m tests.reliability.stress
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
