@@ -272,9 +272,8 @@ async def _mismatches(
     sorted_mine = dict(by_n.items_by_id)
     if sorted_mine != server:
         result.problems.append("the sorted subscription differs from the server")
-        count += len(
-            {k for k in server.keys() | sorted_mine.keys() if server.get(k) != mine.get(k)}
-        )
+        keys = server.keys() | sorted_mine.keys()
+        count += len({k for k in keys if server.get(k) != sorted_mine.get(k)})
     ranks = [sort_rank(item.get("n")) for item in by_n.state]
     if ranks != sorted(ranks):
         result.problems.append("the sorted subscription is out of order")
