@@ -588,6 +588,9 @@ async def socket_client_survives(seed: int, transport: str, count: int) -> dict[
                     if index % 5 == 0:
                         await server.update(rng.choice("aib"), index)
                 await server.update("i", -1)
+                # Hostile frames may be valid for the group (a create of "j" at the largest
+                # timestamp): a last sync, valid like any frame after the garbage, resets it.
+                await server.send_all(_envelope("sync", list(server.truth.values()), None))
 
                 def converged() -> bool:
                     return dict(group.items_by_id) == server.truth and (
