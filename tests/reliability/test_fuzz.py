@@ -84,8 +84,8 @@ async def test_client_survives_hostile_frames_over_a_real_socket(transport: str)
 @pytest.mark.parametrize("dialect", ["motia", "iii"])
 async def test_stub_socket_survives_hostile_frames(dialect: str) -> None:
     figures = await stub_socket_survives(seed=3, count=60, sockets=3, dialect=dialect)
-    assert figures["frames"] > 0
-    assert figures["probes_ok"] + figures["closed_by_server"] == 3
+    assert figures["frames"] == 180
+    assert figures["probes_ok"] >= 2  # every socket the server had no reason to close
 
 
 async def test_stub_port_survives_raw_tcp_garbage() -> None:
