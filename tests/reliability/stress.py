@@ -224,13 +224,13 @@ def fuzz(quick: bool = False) -> Report:
     for transport in TRANSPORTS:
         timed(
             f"client_socket_{transport}",
-            functools.partial(_socket_client_runs, transport, _n(1000, scale)),
+            functools.partial(_socket_client_runs, transport, _n(5000, scale)),
             "hostile frames over a real socket (3 runs)",
         )
     for dialect in ("motia", "iii"):
         timed(
             f"stub_socket_{dialect}",
-            functools.partial(_stub_socket_run, dialect, _n(400, scale)),
+            functools.partial(_stub_socket_run, dialect, _n(2000, scale)),
             "hostile client frames from 5 sockets",
         )
     timed(
