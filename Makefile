@@ -46,6 +46,8 @@ test: lint typecheck pytest
 
 bench: $(VENV)/.stamp-dev
 	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks.apply
+	$(BIN)/python -m benchmarks.resync
 
 stress: $(VENV)/.stamp-dev
 	$(BIN)/python -m tests.reliability.stress

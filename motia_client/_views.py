@@ -252,10 +252,16 @@ class GroupView(Generic[T]):
             self._models = models
         if self._index is not None:
             sort_key = self._sort_key
+            valid = self._models
             keys: dict[str, tuple[Any, ...]] = {}
             for seq, (key, raw) in enumerate(items.items()):
-                if self._models is None or key in self._models:
-                    keys[key] = (*sort_rank(raw.get(sort_key)), seq, key)
+                if valid is not None and key not in valid:
+                    continue
+                value = raw.get(sort_key)
+                if type(value) is str:  # the usual case, inlined: sort_rank's (1, value)
+                    keys[key] = (1, value, seq, key)
+                else:
+                    keys[key] = (*sort_rank(value), seq, key)
             self._seq = len(items)
             self._sort_keys = keys
             self._index = SortedList(keys.values())
