@@ -163,9 +163,10 @@ class Subscription(Generic[S]):
         if errors:
             for error in errors:
                 self._report(error)
-        state = self.state
-        for listener in tuple(self._change_listeners):
-            self._client._call(listener, state)
+        if self._change_listeners:  # no listener: no snapshot to build
+            state = self.state
+            for listener in tuple(self._change_listeners):
+                self._client._call(listener, state)
         if self._waiters:
             frozen = self._frozen_state()
             for queue in self._waiters:
