@@ -444,12 +444,11 @@ class AsyncStreamClient:
         connection (and the supervisor reading it) carries on.
         """
         try:
-            self._deliver(raw)
+            deliveries = self._router.receive(raw)
+            if deliveries:
+                self._deliver_all(deliveries)
         except Exception:
             logger.exception("internal error while handling a frame; the frame was skipped")
-
-    def _deliver(self, raw: str | bytes) -> None:
-        self._deliver_all(self._router.receive(raw))
 
     def _settle(self, joins: list[tuple[RoomKey, str]]) -> None:
         """A grace period after item joins: the unanswered ones are missing items."""
@@ -471,24 +470,24 @@ class AsyncStreamClient:
                 )
                 continue
             assert not isinstance(delivery, MalformedFrame)
-            frame = delivery.frame
-            members = tuple(delivery.room.members)
+            room, frame, errors = delivery
             if type(frame) is StateFrame:
                 if self._probation.active:
                     self._release_probation()
-                errors = delivery.errors
-                for sub in members:
-                    sub._changed(errors.get(sub) if errors else None)
-            elif type(frame) is CustomEvent:
+                if errors:
+                    for sub in tuple(room.members):
+                        sub._changed(errors.get(sub))
+                else:
+                    for sub in tuple(room.members):
+                        sub._changed(None)
+                continue
+            members = tuple(room.members)
+            if type(frame) is CustomEvent:
                 for sub in members:
                     sub._event(frame.type, frame.data)
             else:
                 self._refused(
-                    delivery.room.stream,
-                    delivery.room.group,
-                    delivery.room.item_id,
-                    members,
-                    getattr(frame, "reason", None),
+                    room.stream, room.group, room.item_id, members, getattr(frame, "reason", None)
                 )
 
     def _refused(

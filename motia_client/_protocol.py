@@ -113,12 +113,6 @@ class MalformedFrame(NamedTuple):
 Frame = StateFrame | CustomEvent | Refusal | MalformedFrame
 
 
-def _new_state(fields: tuple[Any, ...]) -> StateFrame:
-    """Build a StateFrame from checked fields, without NamedTuple's argument handling."""
-    frame: StateFrame = tuple.__new__(StateFrame, fields)
-    return frame
-
-
 def encode_join(stream: str, group_id: str, item_id: str | None = None) -> tuple[str, str]:
     """Return ``(frame_text, subscription_id)`` for a join with a fresh uuid4.
 
@@ -183,8 +177,11 @@ def decode_frame(raw: str | bytes) -> Frame:
         if type(data) is dict:
             own = data.get("id")
             key = own if type(own) is str else item_id
-            if key is not None:
-                return _new_state((kind, stream, group, item_id, timestamp, data, key))
+            if key is not None:  # a StateFrame, built without NamedTuple's argument handling
+                hot: StateFrame = tuple.__new__(
+                    StateFrame, (kind, stream, group, item_id, timestamp, data, key)
+                )
+                return hot
     if kind in _STATE_KINDS:
         state_kind: StateKind = kind  # type: ignore[assignment]  # checked just above
         return _decode_state(state_kind, stream, group, item_id, timestamp, event.get("data"), raw)

@@ -29,11 +29,7 @@ class RefusalProbation(Generic[S]):
         self._held: list[tuple[S, str | None]] | None = None
         self._joined = 0
         self.refreshed = False  # a refresh was tried since the token last changed
-
-    @property
-    def active(self) -> bool:
-        """Whether refusals are being held."""
-        return self._held is not None
+        self.active = False  # whether refusals are being held (read once per state frame)
 
     def start(self, *, reconnected: bool, token_callable: bool, token_changed: bool) -> None:
         """A connection opened: hold refusals only after a reconnect with a token callable."""
@@ -41,6 +37,7 @@ class RefusalProbation(Generic[S]):
             self.refreshed = False
         hold = reconnected and token_callable and not self.refreshed
         self._held = [] if hold else None
+        self.active = hold
         self._joined = 0
 
     def joined(self, count: int) -> None:
@@ -64,4 +61,5 @@ class RefusalProbation(Generic[S]):
     def release(self) -> list[tuple[S, str | None]]:
         """End the probation; return the held refusals, now to be reported."""
         held, self._held = self._held or [], None
+        self.active = False
         return held

@@ -31,6 +31,7 @@ from pydantic import BaseModel
 from motia_client._exceptions import ItemValidationError
 from motia_client._protocol import (
     CustomEvent,
+    Frame,
     MalformedFrame,
     Refusal,
     StateFrame,
@@ -39,7 +40,7 @@ from motia_client._protocol import (
     encode_leave,
     loads,
 )
-from motia_client._state import GroupState, ItemState
+from motia_client._state import GroupState, ItemState, Op
 from motia_client._views import GroupView, ItemView
 
 __all__ = ["Delivery", "Room", "RoomKey", "Router"]
@@ -49,6 +50,7 @@ RoomKey = tuple[str, str, str | None]
 View = ItemView[Any] | GroupView[Any]
 _PENDING_LIMIT = 256  # identical-copy counters kept at most (oldest dropped first)
 _NO_ERRORS: Mapping[Any, Sequence[ItemValidationError]] = types.MappingProxyType({})
+_RESET = Op.RESET
 
 
 class Room(Generic[S]):
@@ -87,7 +89,11 @@ class Room(Generic[S]):
             delta = state.apply(frame)
             if delta is None:
                 return None
+            plain_ok = delta[0] != _RESET  # an item change: plain views only drop their cache
             for sub, view in members.items():
+                if plain_ok and view._plain:  # type: ignore[union-attr]  # GroupView.apply, inlined
+                    view._cache = view._outstanding = None  # type: ignore[union-attr]
+                    continue
                 found = view.apply(delta)  # type: ignore[union-attr]
                 if found:
                     errors = errors or {}
@@ -282,6 +288,22 @@ class Router(Generic[S]):
     def receive(self, raw: str | bytes) -> list[Delivery | MalformedFrame]:
         """Decode one received frame and apply it; return what the subscribers must hear."""
         frame = decode_frame(raw)
+        if type(frame) is StateFrame and not self._item_rooms:
+            # The hot path: no item rooms, so no copies to suppress and an item-level
+            # frame concerns its group's room only.
+            kind, stream, group, item_id = frame[:4]
+            if item_id is not None and kind != "sync":
+                room = self.rooms.get((stream, group, None))
+                if room is None or room.refused:
+                    return []
+                errors = room.apply(frame)
+                if errors is None:
+                    return []
+                return [tuple.__new__(Delivery, (room, frame, errors))]
+        return self._route(raw, frame)
+
+    def _route(self, raw: str | bytes, frame: Frame) -> list[Delivery | MalformedFrame]:
+        """Route a decoded frame to the rooms it concerns (the general case of receive)."""
         kind = type(frame)
         if kind is MalformedFrame:
             return [frame]  # type: ignore[list-item]

@@ -124,23 +124,21 @@ class GroupState:
 
     def apply(self, frame: StateFrame) -> GroupDelta | None:
         """Apply one state frame; return what changed, or ``None`` if nothing did."""
-        timestamp = frame.timestamp
-        if frame.kind == "sync":
-            return self._sync(timestamp, frame.data)
-        key = frame.key
+        kind, _, _, _, timestamp, new, key = frame  # one unpack: this runs for every frame
+        if kind == "sync":
+            return self._sync(timestamp, new)
         assert key is not None  # decode_frame guarantees a key for item-level kinds
-        last = self._stamps.get(key, self.floor)
-        if timestamp < last:
+        stamps = self._stamps
+        if timestamp < stamps.get(key, self.floor):
             return None
-        self._stamps[key] = timestamp
+        stamps[key] = timestamp
         items = self.items
         old = items.get(key)
-        if frame.kind == "delete":
+        if kind == "delete":
             if old is None:
                 return None
             del items[key]
             return _delta((_REMOVE, key, old, None))
-        new = frame.data
         if old is not None:
             try:
                 if old is new or old == new:
@@ -148,7 +146,8 @@ class GroupState:
             except RecursionError:
                 pass  # too deeply nested to compare: treat it as a change
         items[key] = new
-        return _delta((_UPSERT, key, old, new))
+        delta: GroupDelta = tuple.__new__(GroupDelta, (_UPSERT, key, old, new))  # no arg parsing
+        return delta
 
     def _sync(self, timestamp: int, data: list[Any]) -> GroupDelta | None:
         if timestamp < self.floor:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import types
 from collections.abc import AsyncGenerator, Callable, Mapping
@@ -163,10 +164,20 @@ class Subscription(Generic[S]):
         if errors:
             for error in errors:
                 self._report(error)
-        if self._change_listeners:  # no listener: no snapshot to build
+        listeners = self._change_listeners
+        if listeners:  # no listener: no snapshot to build
             state = self.state
-            for listener in tuple(self._change_listeners):
-                self._client._call(listener, state)
+            if len(listeners) == 1:  # the usual case, with _call inlined: the hot path
+                try:
+                    result = listeners[0](state)
+                except Exception:
+                    logger.exception("a listener raised; the other listeners still run")
+                else:
+                    if result is not None and inspect.isawaitable(result):
+                        self._client._spawn(result, "listener")
+            else:
+                for listener in tuple(listeners):
+                    self._client._call(listener, state)
         if self._waiters:
             frozen = self._frozen_state()
             for queue in self._waiters:

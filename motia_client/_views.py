@@ -208,7 +208,8 @@ class GroupView(Generic[T]):
         current = ref() if ref is not None else None
         if current is not None:
             return current
-        items: Items[T] = Items(self, None, len(self))
+        models = self._models
+        items: Items[T] = Items(self, None, len(models if models is not None else self.state.items))
         self._outstanding = weakref.ref(items)
         return items
 
