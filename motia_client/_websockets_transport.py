@@ -50,6 +50,7 @@ logger = logging.getLogger("motia_client")
 _TEXT, _BINARY, _CONT, _PONG = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.PONG
 _OPEN = State.OPEN
 _MESSAGE_TOO_BIG = 1009
+_MAX_RESPONSE_HEAD = 64 * 1024
 
 if TYPE_CHECKING:
     _LoggerAdapter = logging.LoggerAdapter[logging.Logger]
@@ -94,6 +95,9 @@ class _Connection(asyncio.Protocol):
         self.waiter: asyncio.Future[None] | None = None
         self.deliver: Callable[[bytes], None] | None = None  # push mode: called per message
         self.fragments: bytearray | None = None
+        self.pending = bytearray()  # bytes not yet cut into frames (fast path, handshake)
+        self.fast = False  # set once the handshake is done: see _split
+        self.head_passed = False  # the protocol has the handshake response head
         self.closed = False
         self.ping_failed = False
         self.ping_payload: bytes | None = None
@@ -106,18 +110,121 @@ class _Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
+        if self.fast:
+            self._split(data)
+        elif self.head_passed:
+            self._feed(data)
+        else:
+            self._response_head(data)
+
+    def _feed(self, data: bytes) -> None:
+        """Hand ``data`` to the protocol, send what it answers, then take its events."""
         protocol = self.protocol
         protocol.receive_data(data)
         events = protocol.events_received()
         if protocol.writes:  # a pong, a close echo, EOF after a failed handshake...
             self.flush()
         if protocol.state is not _OPEN:
+            self.fast = False
             self._closing()
         if self.handshake.done():
             for event in events:
                 self._frame(event)  # type: ignore[arg-type]
         else:
             self._handshake(events)
+
+    def _split(self, data: bytes) -> None:
+        """The fast path: cut the stream into frames; deliver plain messages directly.
+
+        A whole, unfragmented, unmasked TEXT or BINARY frame without RSV bits and
+        within ``max_size`` is a message as it stands: it skips the protocol, whose
+        generator-based parser costs more than the rest of a small message. Every
+        other frame (control, fragment, anything suspect) goes to the protocol
+        whole, so its parser always starts at a frame boundary and decides exactly
+        as it would alone. A frame the protocol must refuse before it is complete
+        (too big, masked) goes to it with everything after it, for good.
+        """
+        pending = self.pending
+        buf: bytes | bytearray = data
+        if pending:
+            pending += data
+            buf = pending
+        size = len(buf)
+        pos = 0
+        max_size = self.max_size
+        deliver = self.deliver
+        while size - pos >= 2:
+            head = buf[pos]
+            length = buf[pos + 1]
+            start = pos + 2
+            if length >= 126:
+                if length == 126:
+                    if size - pos < 4:
+                        break
+                    length = (buf[pos + 2] << 8) | buf[pos + 3]
+                    start = pos + 4
+                elif length == 127:
+                    if size - pos < 10:
+                        break
+                    length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+                    start = pos + 10
+                else:  # a masked frame: the server must not send one
+                    length = max_size + 1
+            end = start + length
+            if length > max_size:
+                self.fast = False
+                rest = bytes(buf[pos:])
+                pending.clear()
+                self._feed(rest)
+                return
+            if end > size:
+                break  # wait for the rest of the frame
+            if (head == 0x81 or head == 0x82) and self.fragments is None:
+                message = bytes(buf[start:end])
+                if deliver is None:
+                    self._push(message)
+                else:
+                    try:
+                        deliver(message)
+                    except Exception:  # the receiver isolates its own errors; a last guard
+                        logger.exception("a received message could not be handled; skipped")
+            else:
+                self._feed(bytes(buf[pos:end]))
+                if not self.fast:  # closing: the protocol takes (and discards) the rest
+                    rest = bytes(buf[end:])
+                    pending.clear()
+                    if rest:
+                        self._feed(rest)
+                    return
+            pos = end
+        if buf is pending:
+            del pending[:pos]
+        elif pos < size:
+            pending += data[pos:]
+
+    def _response_head(self, data: bytes) -> None:
+        """Give the protocol the handshake response, and not one byte after it.
+
+        Its parser then waits at a frame boundary, where :meth:`_split` can take over.
+        """
+        pending = self.pending
+        pending += data
+        end = pending.find(b"\r\n\r\n")
+        if end < 0:
+            if len(pending) <= _MAX_RESPONSE_HEAD:
+                return
+            end = len(pending)  # no end in sight: the protocol will refuse it
+        else:
+            end += 4
+        head, rest = bytes(pending[:end]), bytes(pending[end:])
+        pending.clear()
+        self.head_passed = True
+        self._feed(head)
+        protocol = self.protocol
+        # DEBUG logging of every frame is the protocol's: keep it on the slow path.
+        self.fast = protocol.state is _OPEN and not protocol.debug
+        if rest:
+            self.data_received(rest)
 
     def eof_received(self) -> bool | None:
         self.protocol.receive_eof()
