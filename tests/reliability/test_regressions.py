@@ -304,47 +304,36 @@ async def test_picows_close_never_swallows_a_cancellation(steps: int) -> None:
     assert finished_first or closing.cancelled()
 
 
-class _PingingConnection:
-    """Stands in for a websockets connection whose pongs arrive when the test says."""
-
-    def __init__(self) -> None:
-        self.pongs: list[asyncio.Future[float]] = []
-
-    async def ping(self) -> asyncio.Future[float]:
-        pong: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        self.pongs.append(pong)
-        return pong
-
-    async def close(self) -> None:
-        pass
+async def _wait_for_close(ws: ServerConnection) -> None:
+    await ws.wait_closed()
 
 
 @pytest.mark.parametrize("steps", [0, 1, 2, 3])
-async def test_websockets_keepalive_never_swallows_a_cancellation(steps: int) -> None:
-    """The same asyncio.wait_for trap in the keepalive loop: a pong arriving as close()
-    cancels the loop was swallowed, the loop went on pinging and close() waited on it."""
-    from motia_client._transport import WebsocketsTransport
+async def test_websockets_keepalive_stops_even_when_close_is_cancelled(steps: int) -> None:
+    """The keepalive was a task looping on asyncio.wait_for, which swallowed a cancellation
+    arriving with a pong: the loop went on pinging and close() waited on it. It is now a
+    timer: close(), even cancelled at any step, stops the pings and the socket still closes."""
+    from motia_client._websockets_transport import WebsocketsTransport, websockets_transport
 
-    connection = _PingingConnection()
-    request = ConnectRequest(
-        Credentials.build("ws://127.0.0.1:9/", None, "subprotocol"),
-        ping_interval=0.001,
-        ping_timeout=5,
-    )
-    transport = WebsocketsTransport(connection, request)  # type: ignore[arg-type]
-    keepalive = transport._keepalive
-    assert keepalive is not None
-    await wait_until(lambda: len(connection.pongs) == 1, what="the first ping")
-    for _ in range(3):
-        await asyncio.sleep(0)
-    connection.pongs[0].set_result(0.001)
-    for _ in range(steps):
-        await asyncio.sleep(0)
-    keepalive.cancel()
-    await asyncio.wait({keepalive}, timeout=1)
-    assert keepalive.cancelled()
-    assert len(connection.pongs) == 1
-    await transport.close()
+    async with serve(_wait_for_close, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        request = ConnectRequest(
+            Credentials.build(f"ws://127.0.0.1:{port}/", None, "subprotocol"),
+            ping_interval=0.001,
+            ping_timeout=5,
+        )
+        transport = await websockets_transport(request)
+        assert isinstance(transport, WebsocketsTransport)
+        connection = transport._connection
+        await wait_until(lambda: connection.ping_payload is not None, what="a ping in flight")
+        closing = asyncio.ensure_future(transport.close())
+        for _ in range(steps + 1):  # close() has started: it is cancelled while it waits
+            await asyncio.sleep(0)
+        closing.cancel()
+        await asyncio.gather(closing, return_exceptions=True)
+        assert connection.timer is None  # no ping, no pong deadline any more
+        await wait_until(lambda: connection.closed, what="the socket closed")
+        assert connection.timer is None
 
 
 async def test_stub_takes_a_client_leaving_mid_body_quietly(

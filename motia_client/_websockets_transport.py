@@ -1,0 +1,546 @@
+"""The default transport: websockets' sans-I/O protocol under a plain ``asyncio.Protocol``.
+
+``websockets.client.ClientProtocol`` does the WebSocket work (handshake, frame
+parsing, masking, answering pings, the closing handshake, ``max_size`` on whole
+messages); this module only moves bytes: ``data_received`` feeds the protocol,
+writes what it asks to send, and hands each whole message to the reader. In push
+mode (:meth:`WebsocketsTransport.start_reading`) that is one synchronous call
+per message, from the socket callback: no task, future or queue per message,
+which is most of what a small frame costs on websockets' asyncio layer.
+
+Same contract as the other transports (``_transport``): keepalive inside (a
+timer, no task), foreign errors translated, no redirects, and the token in no
+log record: websockets logs every handshake header at DEBUG level, so its
+protocol gets a logger that masks the token in each record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import ssl as ssl_module
+import sys
+from collections import deque
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any, cast
+
+from websockets.client import ClientProtocol
+from websockets.exceptions import InvalidStatus, InvalidURI
+from websockets.frames import Frame, Opcode
+from websockets.http11 import USER_AGENT, Response
+from websockets.protocol import State
+from websockets.typing import Subprotocol
+from websockets.uri import parse_uri
+
+from motia_client._auth import Credentials
+from motia_client._exceptions import (
+    AuthenticationError,
+    FrameTooLarge,
+    MotiaConnectionError,
+    MotiaTimeout,
+)
+from motia_client._transport import CLOSE_TIMEOUT, ConnectRequest, Transport
+
+__all__ = ["WebsocketsTransport", "websockets_transport"]
+
+logger = logging.getLogger("motia_client")
+
+_TEXT, _BINARY, _CONT, _PONG = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.PONG
+_OPEN = State.OPEN
+_MESSAGE_TOO_BIG = 1009
+_MAX_RESPONSE_HEAD = 64 * 1024
+
+if TYPE_CHECKING:
+    _LoggerAdapter = logging.LoggerAdapter[logging.Logger]
+else:  # not subscriptable at runtime before Python 3.11
+    _LoggerAdapter = logging.LoggerAdapter
+
+
+class _RedactingLogger(_LoggerAdapter):
+    """The ``websockets.client`` logger, with the token masked in every message."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        super().__init__(logging.getLogger("websockets.client"), {})
+        self._secrets = credentials.secrets()
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        """Format the message, mask the token, then log it as one string."""
+        if not self.isEnabledFor(level):
+            return
+        text = str(msg) % args if args else str(msg)
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        self.logger.log(level, "%s", text, **kwargs)
+
+
+class _Connection(asyncio.Protocol):
+    """Moves bytes between the socket and a :class:`ClientProtocol`; collects messages.
+
+    Until :attr:`deliver` is set, whole messages wait in :attr:`messages`.
+    """
+
+    def __init__(self, protocol: ClientProtocol, request: ConnectRequest) -> None:
+        loop = asyncio.get_running_loop()
+        self.loop = loop
+        self.protocol = protocol
+        self.max_size = request.max_size
+        self.ping_interval = request.ping_interval
+        self.ping_timeout = request.ping_timeout
+        self.transport: asyncio.Transport | None = None
+        self.handshake: asyncio.Future[None] = loop.create_future()
+        self.lost: asyncio.Future[None] = loop.create_future()
+        self.messages: deque[bytes] = deque()
+        self.waiter: asyncio.Future[None] | None = None
+        self.deliver: Callable[[bytes], None] | None = None  # push mode: called per message
+        self.fragments: bytearray | None = None
+        self.pending = bytearray()  # bytes not yet cut into frames (fast path, handshake)
+        self.fast = False  # set once the handshake is done: see _split
+        self.head_passed = False  # the protocol has the handshake response head
+        self.closed = False
+        self.ping_failed = False
+        self.ping_payload: bytes | None = None
+        self.timer: asyncio.TimerHandle | None = None  # the next ping, or a pong's deadline
+        self.close_timer: asyncio.TimerHandle | None = None
+
+    # -- asyncio.Protocol ------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self.fast:
+            self._split(data)
+        elif self.head_passed:
+            self._feed(data)
+        else:
+            self._response_head(data)
+
+    def _feed(self, data: bytes) -> None:
+        """Hand ``data`` to the protocol, send what it answers, then take its events."""
+        protocol = self.protocol
+        protocol.receive_data(data)
+        events = protocol.events_received()
+        if protocol.writes:  # a pong, a close echo, EOF after a failed handshake...
+            self.flush()
+        if protocol.state is not _OPEN:
+            self.fast = False
+            self._closing()
+        if self.handshake.done():
+            for event in events:
+                self._frame(event)  # type: ignore[arg-type]
+        else:
+            self._handshake(events)
+
+    def _split(self, data: bytes) -> None:
+        """The fast path: cut the stream into frames; deliver plain messages directly.
+
+        A whole, unfragmented, unmasked TEXT or BINARY frame without RSV bits and
+        within ``max_size`` is a message as it stands: it skips the protocol, whose
+        generator-based parser costs more than the rest of a small message. Every
+        other frame (control, fragment, anything suspect) goes to the protocol
+        whole, so its parser always starts at a frame boundary and decides exactly
+        as it would alone. A frame the protocol must refuse before it is complete
+        (too big, masked) goes to it with everything after it, for good.
+        """
+        pending = self.pending
+        buf: bytes | bytearray = data
+        if pending:
+            pending += data
+            buf = pending
+        size = len(buf)
+        pos = 0
+        max_size = self.max_size
+        deliver = self.deliver
+        while size - pos >= 2:
+            head = buf[pos]
+            length = buf[pos + 1]
+            start = pos + 2
+            if length >= 126:
+                if length == 126:
+                    if size - pos < 4:
+                        break
+                    length = (buf[pos + 2] << 8) | buf[pos + 3]
+                    start = pos + 4
+                elif length == 127:
+                    if size - pos < 10:
+                        break
+                    length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+                    start = pos + 10
+                else:  # a masked frame: the server must not send one
+                    length = max_size + 1
+            end = start + length
+            if length > max_size:
+                self.fast = False
+                rest = bytes(buf[pos:])
+                pending.clear()
+                self._feed(rest)
+                return
+            if end > size:
+                break  # wait for the rest of the frame
+            if (head == 0x81 or head == 0x82) and self.fragments is None:
+                message = bytes(buf[start:end])
+                if deliver is None:
+                    self._push(message)
+                else:
+                    try:
+                        deliver(message)
+                    except Exception:  # the receiver isolates its own errors; a last guard
+                        logger.exception("a received message could not be handled; skipped")
+            else:
+                self._feed(bytes(buf[pos:end]))
+                if not self.fast:  # closing: the protocol takes (and discards) the rest
+                    rest = bytes(buf[end:])
+                    pending.clear()
+                    if rest:
+                        self._feed(rest)
+                    return
+            pos = end
+        if buf is pending:
+            del pending[:pos]
+        elif pos < size:
+            pending += data[pos:]
+
+    def _response_head(self, data: bytes) -> None:
+        """Give the protocol the handshake response, and not one byte after it.
+
+        Its parser then waits at a frame boundary, where :meth:`_split` can take over.
+        """
+        pending = self.pending
+        pending += data
+        end = pending.find(b"\r\n\r\n")
+        if end < 0:
+            if len(pending) <= _MAX_RESPONSE_HEAD:
+                return
+            end = len(pending)  # no end in sight: the protocol will refuse it
+        else:
+            end += 4
+        head, rest = bytes(pending[:end]), bytes(pending[end:])
+        pending.clear()
+        self.head_passed = True
+        self._feed(head)
+        protocol = self.protocol
+        # DEBUG logging of every frame is the protocol's: keep it on the slow path.
+        self.fast = protocol.state is _OPEN and not protocol.debug
+        if rest:
+            self.data_received(rest)
+
+    def eof_received(self) -> bool | None:
+        self.protocol.receive_eof()
+        self.flush()
+        return None  # let asyncio close the socket: connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.protocol.receive_eof()  # idempotent; the state is CLOSED after it
+        self.closed = True
+        self._stop_keepalive()
+        if self.close_timer is not None:
+            self.close_timer.cancel()
+        if not self.handshake.done():
+            self.handshake.set_result(None)  # the opener reads handshake_exc
+        if not self.lost.done():
+            self.lost.set_result(None)
+        self._wake()
+
+    # -- frames in ----------------------------------------------------------------------
+
+    def _frame(self, frame: Frame) -> None:
+        opcode = frame.opcode
+        if opcode is _TEXT or opcode is _BINARY:
+            if frame.fin:
+                self._push(bytes(frame.data))
+            else:  # the first frame of a fragmented message
+                self.fragments = bytearray(frame.data)
+        elif opcode is _CONT:
+            # The protocol rejects a stray continuation and counts the whole
+            # message against max_size (it fails the connection with 1009).
+            fragments = self.fragments
+            if fragments is None:
+                return
+            fragments += frame.data
+            if frame.fin:
+                self.fragments = None
+                self._push(bytes(fragments))
+        elif opcode is _PONG and frame.data == self.ping_payload:
+            self.ping_payload = None  # the pong we waited for: next ping in ping_interval
+            self._schedule_ping()
+        # PING is answered by the protocol (flushed in data_received); CLOSE ends in
+        # connection_lost once the server closes the socket.
+
+    def _push(self, message: bytes) -> None:
+        deliver = self.deliver
+        if deliver is not None:
+            try:
+                deliver(message)
+            except Exception:  # the receiver isolates its own errors; this is a last guard
+                logger.exception("a received message could not be handled; skipped")
+            return
+        self.messages.append(message)
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # -- the opening handshake ----------------------------------------------------------
+
+    def send_request(self, headers: tuple[tuple[str, str], ...]) -> None:
+        """Send the upgrade request (with ``headers`` added), logged with the token masked."""
+        protocol = self.protocol
+        request = protocol.connect()
+        for name, value in headers:
+            request.headers[name] = value
+        request.headers.setdefault("User-Agent", USER_AGENT)
+        protocol.send_request(request)
+        self.flush()
+
+    def _handshake(self, events: list[Any]) -> None:
+        if self.protocol.handshake_exc is not None:
+            self.handshake.set_result(None)  # the opener raises it
+            return
+        if not events or not isinstance(events[0], Response):
+            return  # the response is not complete yet
+        self.handshake.set_result(None)
+        self._schedule_ping()
+        for event in events[1:]:  # frames that came with the response
+            self._frame(event)
+
+    # -- frames out ---------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write what the protocol has to send; an empty chunk means half-close."""
+        transport = self.transport
+        for chunk in self.protocol.data_to_send():
+            if transport is None or transport.is_closing():
+                continue
+            if chunk:
+                transport.write(chunk)
+            elif transport.can_write_eof():
+                transport.write_eof()
+            else:  # TLS cannot half-close
+                transport.close()
+
+    def _closing(self) -> None:
+        """The protocol expects the socket to close: make sure it does, in bounded time."""
+        if self.close_timer is None and not self.closed and self.protocol.close_expected():
+            self.close_timer = self.loop.call_later(CLOSE_TIMEOUT, self.abort)
+
+    def abort(self) -> None:
+        """Drop the socket at once (connection_lost follows)."""
+        if self.transport is not None:
+            self.transport.abort()
+
+    def close(self) -> None:
+        """Start the closing handshake with a normal closure; the socket closes in bounded time."""
+        self._stop_keepalive()
+        if self.protocol.state is _OPEN:
+            self.protocol.send_close(1000)
+            self.flush()
+            self._closing()
+
+    # -- keepalive ----------------------------------------------------------------------
+
+    def _schedule_ping(self) -> None:
+        self._stop_keepalive()
+        if self.ping_interval is not None and self.protocol.state is _OPEN:
+            self.timer = self.loop.call_later(self.ping_interval, self._ping)
+
+    def _ping(self) -> None:
+        """Ping; drop the socket when the pong is ``ping_timeout`` late (a half-open socket).
+
+        Waiting for a closing handshake that a half-open socket never completes
+        would delay detection; aborting at once keeps it within interval + timeout.
+        """
+        self.timer = None
+        if self.protocol.state is not _OPEN:
+            return
+        payload = os.urandom(4)
+        self.protocol.send_ping(payload)
+        self.flush()
+        if self.ping_timeout is None:
+            self._schedule_ping()  # ping to keep the socket busy; no deadline
+        else:
+            self.ping_payload = payload
+            self.timer = self.loop.call_later(self.ping_timeout, self._pong_missing)
+
+    def _pong_missing(self) -> None:
+        self.timer = None
+        self.ping_failed = True
+        self.abort()
+
+    def _stop_keepalive(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+
+class WebsocketsTransport:
+    """A :class:`~motia_client._transport.PushTransport` on websockets' sans-I/O protocol."""
+
+    def __init__(self, connection: _Connection, request: ConnectRequest) -> None:
+        self._connection = connection
+        self._request = request
+
+    async def send(self, text: str) -> None:
+        """Send one text frame."""
+        connection = self._connection
+        if connection.closed or connection.protocol.state is not _OPEN:
+            raise self._lost()
+        connection.protocol.send_text(text.encode())
+        connection.flush()
+
+    async def recv(self) -> bytes:
+        """Return the next whole message (text as UTF-8 bytes)."""
+        connection = self._connection
+        messages = connection.messages
+        while not messages:
+            if connection.closed:
+                raise self._lost()
+            waiter = connection.waiter = connection.loop.create_future()
+            await waiter
+        return messages.popleft()
+
+    def start_reading(self, deliver: Callable[[bytes], None]) -> None:
+        """Push mode: call ``deliver(message)`` for each message, from the socket callback.
+
+        Messages that arrived before are delivered first, in order.
+        """
+        connection = self._connection
+        while connection.messages:
+            deliver(connection.messages.popleft())
+        connection.deliver = deliver
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection ends, then raise why (push mode's end)."""
+        connection = self._connection
+        while not connection.closed:
+            waiter = connection.waiter = connection.loop.create_future()
+            await waiter
+        raise self._lost()
+
+    async def close(self) -> None:
+        """Close with a normal closure; drop the socket if that takes over CLOSE_TIMEOUT."""
+        connection = self._connection
+        connection.close()
+        if not connection.lost.done():
+            # A future, not a task: nothing is left behind if this is cancelled.
+            done, _ = await asyncio.wait({connection.lost}, timeout=CLOSE_TIMEOUT)
+            if not done:
+                connection.abort()
+
+    def _lost(self) -> MotiaConnectionError | FrameTooLarge:
+        protocol = self._connection.protocol
+        sent, rcvd = protocol.close_sent, protocol.close_rcvd
+        if sent is not None and sent.code == _MESSAGE_TOO_BIG:
+            return FrameTooLarge(self._request.max_size)
+        if self._connection.ping_failed:
+            detail = "the keepalive ping got no answer in time"
+        elif rcvd is not None:
+            detail = f"the server closed the connection (code {rcvd.code})"
+        else:
+            detail = "the connection was lost"
+        return MotiaConnectionError(f"{detail}: {self._request.safe_url}")
+
+
+def _ssl_context(request: ConnectRequest) -> ssl_module.SSLContext | None:
+    if not request.credentials.url.startswith("wss:"):
+        return None
+    if isinstance(request.ssl, ssl_module.SSLContext):
+        return request.ssl
+    context = ssl_module.create_default_context()  # certificate and host name verified
+    if request.ssl is False:
+        context.check_hostname = False
+        context.verify_mode = ssl_module.CERT_NONE
+    return context
+
+
+def _timeout(seconds: float) -> AbstractAsyncContextManager[Any]:
+    if sys.version_info >= (3, 11):
+        return asyncio.timeout(seconds)
+    return _WaitForTimeout(seconds)  # pragma: no cover
+
+
+class _WaitForTimeout:  # pragma: no cover - Python 3.10 only
+    """``asyncio.timeout`` for Python 3.10: cancel the current task when time is up."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._handle: asyncio.TimerHandle | None = None
+        self._expired = False
+
+    async def __aenter__(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handle = asyncio.get_running_loop().call_later(self._seconds, self._expire, task)
+
+    def _expire(self, task: asyncio.Task[Any]) -> None:
+        self._expired = True
+        task.cancel()
+
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
+        assert self._handle is not None
+        self._handle.cancel()
+        if self._expired and exc_type is asyncio.CancelledError:
+            raise TimeoutError
+
+
+async def websockets_transport(request: ConnectRequest) -> Transport:
+    """Open a :class:`WebsocketsTransport` for ``request``."""
+    creds = request.credentials
+    try:
+        uri = parse_uri(creds.url)
+    except InvalidURI:
+        raise ValueError(f"not a ws:// or wss:// URL: {request.safe_url}") from None
+    protocol = ClientProtocol(
+        uri,
+        subprotocols=[Subprotocol(p) for p in creds.subprotocols] or None,
+        max_size=request.max_size,
+        logger=_RedactingLogger(creds),
+    )
+    connection = _Connection(protocol, request)
+    context = _ssl_context(request)
+    loop = asyncio.get_running_loop()
+    try:
+        async with _timeout(request.open_timeout):
+            await loop.create_connection(
+                lambda: connection,
+                uri.host,
+                uri.port,
+                ssl=context,
+                server_hostname=uri.host if context is not None else None,
+            )
+            connection.send_request(creds.headers)
+            await connection.handshake
+    except BaseException as exc:
+        connection.abort()
+        if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+            raise MotiaTimeout(f"opening {request.safe_url} timed out") from exc
+        if isinstance(exc, OSError):
+            raise MotiaConnectionError(
+                f"could not connect to {request.safe_url}: {type(exc).__name__}"
+            ) from exc
+        raise
+    failure = protocol.handshake_exc
+    if failure is None and protocol.state is not _OPEN:
+        failure = ConnectionResetError()  # unreachable: websockets sets handshake_exc
+    if failure is not None:
+        connection.abort()
+        raise _refused(failure, request)
+    return WebsocketsTransport(connection, request)
+
+
+def _refused(failure: Exception, request: ConnectRequest) -> Exception:
+    """The exception for a failed handshake; a redirect (3xx) is refused, never followed."""
+    if isinstance(failure, InvalidStatus):
+        status = failure.response.status_code
+        if status in (401, 403):
+            return AuthenticationError(status, request.safe_url)
+        return MotiaConnectionError(
+            f"the server at {request.safe_url} refused the upgrade (HTTP {status})"
+        )
+    name = type(failure).__name__  # never its text: it may quote a header
+    return MotiaConnectionError(f"could not connect to {request.safe_url}: {name}")
