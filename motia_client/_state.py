@@ -29,6 +29,7 @@ views (ordering, models) can follow in O(1) or O(log N).
 
 from __future__ import annotations
 
+from itertools import repeat
 from typing import Any, NamedTuple
 
 from motia_client._protocol import StateFrame
@@ -36,6 +37,7 @@ from motia_client._protocol import StateFrame
 __all__ = ["NEVER", "GroupDelta", "GroupState", "ItemState", "Op"]
 
 NEVER = _NEVER = -(1 << 62)  # older than any timestamp
+_ONLY_STR = {str}
 
 
 def _same(old: Any, new: Any) -> bool:
@@ -152,16 +154,44 @@ class GroupState:
     def _sync(self, timestamp: int, data: list[Any]) -> GroupDelta | None:
         if timestamp < self.floor:
             return None
-        items: dict[str, Any] = {}
-        for item in data:
-            key = item.get("id")
-            if type(key) is str:
-                items[key] = item
+        items = _keyed(data)
         self.floor = timestamp
         self._stamps = {}
-        if self.synced and _same(items, self.items):
+        if self.synced and _same_items(items, self.items):
             return None
         self.synced = True
         old = self.items
         self.items = items
         return GroupDelta(Op.RESET, None, old, items)
+
+
+def _keyed(data: list[dict[str, Any]]) -> dict[str, Any]:
+    """The items of a sync keyed by their ``id``, in sync order; items without a string id skipped.
+
+    Built with ``map`` and ``zip`` (C loops), about twice as fast as a Python loop.
+    A repeated id keeps its first place and its last value, like assignment.
+    """
+    ids: list[Any] = list(map(dict.get, data, repeat("id")))
+    if ids and set(map(type, ids)) != _ONLY_STR:  # some item names no string id
+        return {key: item for key, item in zip(ids, data, strict=True) if type(key) is str}
+    return dict(zip(ids, data, strict=True))
+
+
+def _same_items(new: dict[str, Any], old: dict[str, Any]) -> bool:
+    """``new == old`` for two groups' items, cheapest test first.
+
+    An identical resync lists the items in the same order: comparing the two
+    value lists walks both sequentially and proves the dicts equal (every key
+    is its value's ``id``). Only if the values differ and the keys are not in
+    the same order is the order-insensitive dict comparison needed.
+    """
+    if len(new) != len(old):
+        return False
+    try:
+        if list(new.values()) == list(old.values()):
+            return True
+        if list(new) == list(old):
+            return False  # same keys in the same order: some value differs
+    except RecursionError:  # nested too deeply to compare: a change
+        return False
+    return _same(new, old)

@@ -119,6 +119,66 @@ def test_group_first_empty_sync_is_a_change_and_a_repeat_is_not() -> None:
     assert group.apply(frame("sync", 2, [])) is None
 
 
+def test_group_identical_resync_notifies_nobody() -> None:
+    group = synced_group(todo("a", "x"), todo("b", "y"))
+    assert group.apply(frame("sync", 101, [todo("a", "x"), todo("b", "y")])) is None
+
+
+def test_group_resync_with_the_same_items_reordered_is_not_a_change() -> None:
+    # Equality of the items is what counts (as before the fast comparison).
+    group = synced_group(todo("a", "x"), todo("b", "y"))
+    assert group.apply(frame("sync", 101, [todo("b", "y"), todo("a", "x")])) is None
+    assert list(group.items) == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        [todo("a", "x"), todo("b", "changed")],  # a value differs, same order
+        [todo("b", "changed"), todo("a", "x")],  # a value differs, order differs
+        [todo("a", "x"), todo("c", "y")],  # a key differs
+        [todo("a", "x")],  # an item is gone
+    ],
+)
+def test_group_resync_that_differs_is_a_change(items: list[dict[str, Any]]) -> None:
+    group = synced_group(todo("a", "x"), todo("b", "y"))
+    delta = group.apply(frame("sync", 101, items))
+    assert delta is not None
+    assert group.items == {item["id"]: item for item in items}
+
+
+def test_group_resync_is_compared_with_the_state_items_were_upserted_into() -> None:
+    group = synced_group(todo("a", "x"))
+    group.apply(put("update", 101, todo("b", "y")))
+    assert group.apply(frame("sync", 102, [todo("a", "x"), todo("b", "y")])) is None
+    group.apply(frame("update", 103, {"text": "no own id"}, "c"))  # keyed by the envelope id
+    assert group.apply(frame("sync", 104, [todo("a", "x"), todo("b", "y")])) is not None
+    assert group.items == {"a": todo("a", "x"), "b": todo("b", "y")}
+
+
+def test_group_sync_skips_items_without_a_string_id_and_keeps_first_place() -> None:
+    group = GroupState()
+    data = [todo("a", "1"), {"text": "no id"}, {"id": 7}, todo("b"), todo("a", "2")]
+    assert group.apply(frame("sync", 1, data)) is not None
+    assert list(group.items) == ["a", "b"]
+    assert group.items["a"] == todo("a", "2")  # a repeated id: first place, last value
+
+
+def test_group_resync_too_deeply_nested_to_compare_is_a_change() -> None:
+    deep: Any = "leaf"
+    for _ in range(100_000):
+        deep = [deep]
+    group = GroupState()
+    group.apply(StateFrame("sync", "todo", "inbox", None, 1, [todo("a", nested=deep)], None))
+    again = StateFrame("sync", "todo", "inbox", None, 2, [todo("a", nested=deep)], None)
+    assert group.apply(again) is None  # the very same objects: equal by identity
+    other: Any = "leaf"
+    for _ in range(100_000):
+        other = [other]
+    changed = StateFrame("sync", "todo", "inbox", None, 3, [todo("a", nested=other)], None)
+    assert group.apply(changed) is not None
+
+
 def test_group_sync_older_than_the_last_sync_is_dropped() -> None:
     group = synced_group(todo("a", "new"), ts=100)
     assert group.apply(frame("sync", 99, [todo("a", "old")])) is None

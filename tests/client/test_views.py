@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -101,6 +102,45 @@ def test_sort_key_orders_with_ties_and_missing_values_stable() -> None:
     group.set({"id": "f", "at": "1"})  # a new tie goes after the older ties
     group.set({"id": "m2"})
     assert ids(view) == ["b", "e", "f", "a", "c", "m1", "n", "m2"]
+
+
+@pytest.mark.parametrize("seed", [None, 1, 2, 3])
+def test_a_large_resync_in_order_or_shuffled_gives_the_same_order(seed: int | None) -> None:
+    items = [{"id": f"i{n:04d}", "at": f"{n // 3:04d}"} for n in range(3000)]  # ties of 3
+    if seed is not None:
+        random.Random(seed).shuffle(items)
+    group = Group()
+    view = group.view(sort_key="at")
+    group.sync(*items)
+    position = {item["id"]: n for n, item in enumerate(items)}  # ties keep sync order
+    expected = sorted(items, key=lambda item: (item["at"], position[item["id"]]))
+    assert ids(view) == [item["id"] for item in expected]
+    view._index._check()  # the index is a well-formed SortedList
+    assert list(view._index) == sorted(view._sort_keys.values())
+    group.set({"id": "i0001", "at": "9999"})  # and follows updates afterwards
+    group.set({"id": "new", "at": "0000"})
+    assert ids(view)[-1] == "i0001"
+    assert ids(view).index("new") == 2  # after the two "0000" ties left, i0000 and i0002
+    view._index._check()
+
+
+def test_a_resync_with_mixed_sort_values_takes_the_general_path() -> None:
+    group = Group()
+    view = group.view(sort_key="at")
+    group.sync({"id": "a", "at": "b"}, {"id": "b", "at": 2}, {"id": "c", "at": "a"}, {"id": "d"})
+    assert ids(view) == ["b", "c", "a", "d"]
+    view._index._check()
+
+
+def test_an_empty_resync_empties_the_index() -> None:
+    group = Group()
+    view = group.view(sort_key="at")
+    group.sync({"id": "a", "at": "1"})
+    group.sync()
+    assert ids(view) == []
+    group.set({"id": "b", "at": "2"})
+    assert ids(view) == ["b"]
+    view._index._check()
 
 
 def test_sort_key_strings_compare_by_code_point_like_the_js_clients() -> None:
