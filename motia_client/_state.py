@@ -178,20 +178,15 @@ def _keyed(data: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _same_items(new: dict[str, Any], old: dict[str, Any]) -> bool:
-    """``new == old`` for two groups' items, cheapest test first.
+    """Whether a resync leaves a group's items as they are, order included.
 
-    An identical resync lists the items in the same order: comparing the two
-    value lists walks both sequentially and proves the dicts equal (every key
-    is its value's ``id``). Only if the values differ and the keys are not in
-    the same order is the order-insensitive dict comparison needed.
+    Every key is its value's ``id``, so equal value lists in the same order mean
+    equal groups; comparing the two lists walks both sequentially. The same items
+    in another order are a change: the sync's order is the group's natural order.
     """
     if len(new) != len(old):
         return False
     try:
-        if list(new.values()) == list(old.values()):
-            return True
-        if list(new) == list(old):
-            return False  # same keys in the same order: some value differs
+        return list(new.values()) == list(old.values())
     except RecursionError:  # nested too deeply to compare: a change
         return False
-    return _same(new, old)

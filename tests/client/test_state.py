@@ -124,11 +124,11 @@ def test_group_identical_resync_notifies_nobody() -> None:
     assert group.apply(frame("sync", 101, [todo("a", "x"), todo("b", "y")])) is None
 
 
-def test_group_resync_with_the_same_items_reordered_is_not_a_change() -> None:
-    # Equality of the items is what counts (as before the fast comparison).
+def test_group_resync_with_the_same_items_reordered_changes_the_natural_order() -> None:
+    # The server's order is the group's natural order: a reordered resync is a change.
     group = synced_group(todo("a", "x"), todo("b", "y"))
-    assert group.apply(frame("sync", 101, [todo("b", "y"), todo("a", "x")])) is None
-    assert list(group.items) == ["a", "b"]
+    assert group.apply(frame("sync", 101, [todo("b", "y"), todo("a", "x")])) is not None
+    assert list(group.items) == ["b", "a"]
 
 
 @pytest.mark.parametrize(
