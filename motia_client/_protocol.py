@@ -151,6 +151,36 @@ def decode_frame(raw: str | bytes) -> Frame:
         message = loads(raw)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
         return MalformedFrame(f"not JSON ({type(exc).__name__})", _preview(raw))
+    try:  # the hot path: a well-formed update or create, read with plain subscripts
+        event = message["event"]
+        kind = event["type"]
+        if kind == "update" or kind == "create":
+            data = event["data"]
+            stream = message["streamName"]
+            group = message["groupId"]
+            timestamp = message["timestamp"]
+            item_id = message.get("id")
+            if (
+                type(data) is dict
+                and type(stream) is str
+                and type(group) is str
+                and type(timestamp) is int
+                and (item_id is None or type(item_id) is str)
+            ):
+                own = data.get("id")
+                key = own if type(own) is str else item_id
+                if key is not None:  # a StateFrame, without NamedTuple's argument handling
+                    hot: StateFrame = tuple.__new__(
+                        StateFrame, (kind, stream, group, item_id, timestamp, data, key)
+                    )
+                    return hot
+    except (KeyError, TypeError):  # not that shape: the checks below say what it is
+        pass
+    return _decode_message(message, raw)
+
+
+def _decode_message(message: Any, raw: str | bytes) -> Frame:
+    """Check a decoded message field by field; every way it can be wrong has its reason."""
     if type(message) is not dict:
         return MalformedFrame("not a JSON object", _preview(raw))
     stream = message.get("streamName")
@@ -172,16 +202,6 @@ def decode_frame(raw: str | bytes) -> Frame:
     kind = event.get("type")
     if type(kind) is not str:  # a list or object type is unhashable: never look it up
         return MalformedFrame(f"unknown event type {kind!r:.60}", _preview(raw))
-    if kind == "update" or kind == "create":  # the hot path, inlined: most frames are these
-        data = event.get("data")
-        if type(data) is dict:
-            own = data.get("id")
-            key = own if type(own) is str else item_id
-            if key is not None:  # a StateFrame, built without NamedTuple's argument handling
-                hot: StateFrame = tuple.__new__(
-                    StateFrame, (kind, stream, group, item_id, timestamp, data, key)
-                )
-                return hot
     if kind in _STATE_KINDS:
         state_kind: StateKind = kind  # type: ignore[assignment]  # checked just above
         return _decode_state(state_kind, stream, group, item_id, timestamp, event.get("data"), raw)

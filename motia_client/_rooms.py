@@ -84,8 +84,9 @@ class Room(Generic[S]):
         errors: dict[S, Sequence[ItemValidationError]] | None = None
         if type(state) is GroupState:
             for view in members.values():
-                if view._outstanding is not None:  # type: ignore[union-attr]
-                    view.freeze()  # type: ignore[union-attr]  # a snapshot may still be held
+                held = view._outstanding  # type: ignore[union-attr]
+                if held is not None and held() is not None:  # a snapshot is still held
+                    view.freeze()  # type: ignore[union-attr]
             delta = state.apply(frame)
             if delta is None:
                 return None
@@ -291,7 +292,7 @@ class Router(Generic[S]):
         if type(frame) is StateFrame and not self._item_rooms:
             # The hot path: no item rooms, so no copies to suppress and an item-level
             # frame concerns its group's room only.
-            kind, stream, group, item_id = frame[:4]
+            kind, stream, group, item_id, _, _, _ = frame
             if item_id is not None and kind != "sync":
                 room = self.rooms.get((stream, group, None))
                 if room is None or room.refused:

@@ -45,6 +45,7 @@ class Subscription(Generic[S]):
         self._any_event_listeners: list[Listener] = []
         self._error_listeners: list[Listener] = []
         self._waiters: list[asyncio.Queue[Any]] = []
+        self._current: Callable[[], S]  # the state now, for listeners (set by _attach)
         self.error: MotiaError | None = None  # why it ended, if it ended badly
         self.closed = False
 
@@ -166,7 +167,7 @@ class Subscription(Generic[S]):
                 self._report(error)
         listeners = self._change_listeners
         if listeners:  # no listener: no snapshot to build
-            state = self.state
+            state = self._current()
             if len(listeners) == 1:  # the usual case, with _call inlined: the hot path
                 try:
                     result = listeners[0](state)
@@ -258,6 +259,7 @@ class ItemSubscription(Subscription[Any], Generic[T]):
 
     def _attach(self, view: ItemView[T]) -> None:
         self._view = view
+        self._current = lambda: view.value
 
     @property
     def state(self) -> T | None:
@@ -280,6 +282,7 @@ class GroupSubscription(Subscription[Items[Any]], Generic[T]):
 
     def _attach(self, view: GroupView[T]) -> None:
         self._view = view
+        self._current = view.snapshot
 
     @property
     def state(self) -> Items[T]:
