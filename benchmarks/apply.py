@@ -6,8 +6,8 @@ of PyPI ``motia==1.0.4rc1``), in one process, no sockets, same frames:
 * **pre-decoded**: each side gets the frames already decoded into its own form (ours:
   ``decode_frame`` -> ``StateFrame``; official: the message ``dict``), in batches
   decoded outside the timer and dropped after use, like a client that frees each frame
-  once applied. Ours = ``GroupView.freeze`` + ``GroupState.apply`` + ``GroupView.apply``
-  (what a room does per frame); official = ``StreamGroupSubscription.listener(message)``.
+  once applied. Ours = ``Room.apply`` (the shared reducer and the subscriber's view,
+  what the router calls per frame); official = ``StreamGroupSubscription.listener(message)``.
 * **raw**: text frames through each client's receive path, decoding included. Ours =
   ``Router.receive(text)``; official = ``json.loads`` + ``StreamClient._dispatch`` (its
   ``_receive_loop`` body).
@@ -146,22 +146,20 @@ def timed(
 def ours_pre(
     n: int, sort_key: str | None, sync: str, frames: Sequence[str], budget: float
 ) -> tuple[Run, dict[str, Any], list[Any]]:
-    state = GroupState()
-    view: GroupView[Any] = GroupView(state, sort_key)
-    delta = state.apply(ours_decode(sync))
-    assert delta is not None
-    view.apply(delta)
+    router: Router[str] = Router()
+    router.connection_made()
+    room, view, _ = router.add("bench", STREAM, GROUP, sort_key=sort_key)
+    assert room.apply(ours_decode(sync)) is not None
 
     def apply_chunk(chunk: Sequence[StateFrame]) -> None:
-        freeze, apply_state, apply_view = view.freeze, state.apply, view.apply
+        apply = room.apply
         for frame in chunk:
-            freeze()
-            change = apply_state(frame)
-            if change is not None:
-                apply_view(change)
+            apply(frame)
 
     run = timed(frames, apply_chunk, budget, ours_decode)
-    return run, state.items, list(view.snapshot())
+    assert isinstance(view, GroupView)
+    assert isinstance(room.state, GroupState)
+    return run, room.state.items, list(view.snapshot())
 
 
 def ours_raw(
