@@ -85,6 +85,17 @@ class StreamClient:
 
         return self._run(call())
 
+    def _read(self, fn: Callable[[], R]) -> R:
+        """Read state: on the client's loop while it runs, directly once it has stopped.
+
+        Without a loop thread nothing changes the state, so a closed (or not yet
+        connected) client still answers with the last state it had.
+        """
+        with self._lock:
+            if self._loop is None:
+                return fn()
+        return self._call(fn)
+
     # -- lifecycle ------------------------------------------------------------------
 
     def connect(self, *, wait: bool = True) -> None:
@@ -192,7 +203,7 @@ class BlockingSubscription(Generic[S]):
     @property
     def state(self) -> S:
         """The current state: the item or ``None``, or the items in order."""
-        result: S = self._client._call(self._sub._frozen_state)
+        result: S = self._client._read(self._sub._frozen_state)
         return result
 
     @property
@@ -216,7 +227,7 @@ class BlockingSubscription(Generic[S]):
         sub = self._sub
         if not isinstance(sub, GroupSubscription):
             raise TypeError("items_by_id is for group subscriptions")
-        return self._client._call(lambda: dict(sub.items_by_id))
+        return self._client._read(lambda: dict(sub.items_by_id))
 
     def add_change_listener(self, listener: Callable[[S], Any]) -> Callable[[], None]:
         """Call ``listener(state)`` on the client's thread after every change."""

@@ -168,7 +168,7 @@ def test_close_stops_the_thread_and_ends_the_subscriptions(
     client = blocking(server.url, transport)
     sub = client.subscribe_group("todo", "inbox")  # before connect: joined once open
     client.connect()
-    sub.wait_for(lambda items: len(items) == 2, timeout=5)
+    last = sub.wait_for(lambda items: len(items) == 2, timeout=5)
     sub.add_change_listener(lambda items: None)
     sub.on_event("ping", lambda data: None)
     assert len(loop_threads()) == 1
@@ -184,6 +184,10 @@ def test_close_stops_the_thread_and_ends_the_subscriptions(
         client.subscribe_group("todo", "inbox")
     with pytest.raises(ClientClosedError):
         client.connect()
+    # The last state stays readable after the close, without a loop thread.
+    assert [item["id"] for item in sub.state] == [item["id"] for item in last]
+    assert set(sub.items_by_id) == {item["id"] for item in last}
+    assert loop_threads() == []
 
 
 def test_a_closed_subscription_sends_its_leave(threaded: ThreadedServer, transport: str) -> None:
