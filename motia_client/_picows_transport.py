@@ -22,6 +22,7 @@ import re
 import ssl as ssl_module
 from collections import deque
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 from picows import (
@@ -43,6 +44,7 @@ from motia_client._exceptions import (
 )
 from motia_client._proxy import parse, proxy_for, redact_proxy
 from motia_client._transport import CLOSE_TIMEOUT, ConnectRequest, Transport
+from motia_client._websockets_transport import _timeout
 
 try:  # a picows dependency since it takes proxies
     from python_socks import ProxyError as _SocksProxyError
@@ -258,20 +260,24 @@ async def picows_transport(request: ConnectRequest) -> Transport:
         options["proxy"] = proxy
         via = f" through the proxy {redact_proxy(proxy)}"
         logger.debug("connecting%s", via)
+    # picows bounds the WebSocket handshake only; a proxy that accepts and never
+    # answers the CONNECT would hang, so with a proxy open_timeout bounds it all.
+    bound = _timeout(request.open_timeout) if proxy is not None else nullcontext()
     try:
-        transport, listener = await ws_connect(
-            lambda: _Listener(max_size),
-            creds.url,
-            ssl_context=_ssl_context(request),
-            websocket_handshake_timeout=request.open_timeout,
-            enable_auto_ping=ping,
-            enable_auto_pong=True,
-            max_frame_size=max_size,
-            extra_headers=headers or None,
-            max_redirects=0,
-            logger_name="motia_client.picows",
-            **options,
-        )
+        async with bound:
+            transport, listener = await ws_connect(
+                lambda: _Listener(max_size),
+                creds.url,
+                ssl_context=_ssl_context(request),
+                websocket_handshake_timeout=request.open_timeout,
+                enable_auto_ping=ping,
+                enable_auto_pong=True,
+                max_frame_size=max_size,
+                extra_headers=headers or None,
+                max_redirects=0,
+                logger_name="motia_client.picows",
+                **options,
+            )
     except WSInvalidStatusError as exc:
         status = int(exc.response.status) if exc.response is not None else 0
         if status in (401, 403):

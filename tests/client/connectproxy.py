@@ -26,6 +26,7 @@ class ConnectProxy:
             else None
         )
         self.refuse: int | None = None  # answer every CONNECT with this status
+        self.silent = False  # read every CONNECT and never answer it
         self.requests: list[str] = []  # each CONNECT request head, as received
         self.tunnels = 0  # CONNECTs answered 200
         self._server: asyncio.Server | None = None
@@ -82,6 +83,9 @@ class ConnectProxy:
         try:
             head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
             self.requests.append(head)
+            if self.silent:
+                await reader.read()  # until the client gives up
+                return
             method, target, _ = head.split("\r\n", 1)[0].split(" ", 2)
             host, _, port = target.rpartition(":")
             status = self.refuse

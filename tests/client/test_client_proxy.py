@@ -8,6 +8,7 @@ tests' 127.0.0.1 connections to the proxy, as it would with websockets.connect.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import inspect
 import logging
@@ -22,6 +23,7 @@ from motia_client import (
     ConnectionState,
     ConnectRequest,
     MotiaConnectionError,
+    MotiaTimeout,
     StreamClient,
 )
 from motia_client._auth import Credentials
@@ -202,6 +204,16 @@ async def test_an_unreachable_proxy_is_a_connection_error(
     port = free_port()
     with pytest.raises(MotiaConnectionError, match=f"proxy http://127.0.0.1:{port}"):
         await make_client(server.url, proxy=f"http://u:hidden@127.0.0.1:{port}").connect()
+
+
+async def test_a_proxy_that_never_answers_is_bounded_by_open_timeout(
+    server: WsServer, make_client: MakeClient, proxy: ConnectProxy
+) -> None:
+    proxy.silent = True
+    client = make_client(server.url, proxy=proxy.url, open_timeout=0.3)
+    with pytest.raises(MotiaTimeout):
+        await asyncio.wait_for(client.connect(), WAIT)
+    assert len(proxy.requests) == 1
 
 
 async def test_a_refusing_proxy_is_retried_with_backoff_then_reconnects(
