@@ -34,8 +34,9 @@ S = TypeVar("S")
 class StreamClient:
     """A blocking Motia stream client: ``with StreamClient(url) as client: ...``.
 
-    Takes the same options as :class:`AsyncStreamClient`. Listeners run on the
-    client's private event-loop thread.
+    Takes the same options as :class:`AsyncStreamClient` (``token``, ``auth``,
+    ``ssl``, ``proxy``, ``transport``...). Listeners run on the client's private
+    event-loop thread.
     """
 
     def __init__(self, url: str, **options: Any) -> None:

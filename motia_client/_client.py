@@ -30,6 +30,7 @@ from motia_client._exceptions import (
 )
 from motia_client._lifecycle import TRANSITIONS, ConnectionState, ReconnectPolicy, StateChange
 from motia_client._protocol import CustomEvent, MalformedFrame, StateFrame
+from motia_client._proxy import ProxyOption, check_proxy
 from motia_client._refusals import PROBATION_SECONDS, RefusalProbation
 from motia_client._rooms import Delivery, RoomKey, Router
 from motia_client._subscription import GroupSubscription, ItemSubscription, Subscription
@@ -64,6 +65,10 @@ class AsyncStreamClient:
     :class:`ReconnectPolicy`, or ``False``. ``transport`` is ``"auto"`` (picows
     when the ``fast`` extra is installed, else websockets), ``"websockets"``,
     ``"picows"`` or a factory (tests inject in-memory transports this way).
+    ``proxy`` is ``True`` (the default: from ``HTTPS_PROXY``, ``HTTP_PROXY``,
+    ``ALL_PROXY`` and ``NO_PROXY``, by the rules of ``websockets.connect``),
+    ``None`` (always connect directly) or a proxy URL such as
+    ``"http://user:password@proxy:3128"`` or ``"socks5h://proxy:1080"``.
     """
 
     def __init__(
@@ -80,6 +85,7 @@ class AsyncStreamClient:
         open_timeout: float = 10.0,
         max_size: int = DEFAULT_MAX_SIZE,
         transport: TransportChoice = "auto",
+        proxy: ProxyOption = True,
     ) -> None:
         if not url.startswith(("ws://", "wss://")):
             raise ValueError(f"the stream URL must start with ws:// or wss://: {redact_url(url)}")
@@ -100,6 +106,8 @@ class AsyncStreamClient:
         self._ping_timeout = ping_timeout
         self._open_timeout = open_timeout
         self._max_size = max_size
+        check_proxy(proxy)
+        self._proxy = proxy
         self._factory: TransportFactory = pick_transport(transport)
         self._router: Router[Subscription[Any]] = Router()
         self._state = ConnectionState.IDLE
@@ -333,6 +341,7 @@ class AsyncStreamClient:
             ping_interval=self._ping_interval,
             ping_timeout=self._ping_timeout,
             open_timeout=self._open_timeout,
+            proxy=self._proxy,
         )
         logger.debug("connecting to %s", request.safe_url)
         return await self._factory(request), token_changed

@@ -6,7 +6,7 @@
     ├── ProtocolError              the peer broke the wire contract
     │   ├── FrameTooLarge          a WebSocket frame exceeded the client's max_size
     │   └── EventDataError         an SSE event's data is not the JSON it should be
-    ├── MotiaConnectionError       the socket or HTTP connection failed or was lost
+    ├── MotiaConnectionError       the socket, proxy or HTTP connection failed or was lost
     │   └── AuthenticationError    the server refused the credentials (HTTP 401/403)
     ├── SubscriptionRefused        the server refused a join (iii `unauthorized`, 0.x access denied)
     ├── ItemValidationError        an item did not match the subscription's pydantic model

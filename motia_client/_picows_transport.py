@@ -6,15 +6,23 @@ hands over raw frames from its Cython parser, so this module reassembles
 fragmented messages and enforces ``max_size`` on whole messages itself.
 Received messages wait in a deque; :meth:`PicowsTransport.recv` only suspends
 when it is empty, so a burst of frames costs no event-loop round trip each.
+
+Proxies: the proxy is chosen by websockets' rules (``_proxy``); picows opens
+``http://`` and ``https://`` proxies itself (its ``proxy=``). SOCKS proxies are
+left to the websockets transport, whose SOCKS schemes and DNS rules are
+websockets' own (:func:`picows_takes` says which; ``transport="auto"`` asks it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
+import re
 import ssl as ssl_module
 from collections import deque
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 from picows import (
@@ -34,11 +42,35 @@ from motia_client._exceptions import (
     MotiaConnectionError,
     MotiaTimeout,
 )
+from motia_client._proxy import parse, proxy_for, redact_proxy
 from motia_client._transport import CLOSE_TIMEOUT, ConnectRequest, Transport
+from motia_client._websockets_transport import _timeout
 
-__all__ = ["PicowsTransport", "picows_transport"]
+try:  # a picows dependency since it takes proxies
+    from python_socks import ProxyError as _SocksProxyError
+except ImportError:  # pragma: no cover - an older picows without proxy support
+
+    class _SocksProxyError(Exception):  # type: ignore[no-redef]
+        """Never raised: stands in for python-socks' ProxyError."""
+
+
+__all__ = ["PicowsTransport", "picows_takes", "picows_transport"]
 
 logger = logging.getLogger("motia_client")
+
+_PROXY_SUPPORT = "proxy" in inspect.signature(ws_connect).parameters
+_PROXY_SCHEMES = ("http", "https")  # picows' own CONNECT; SOCKS stays with websockets
+_PROXY_STATUS = re.compile(r"status (\d{3})")
+
+
+def picows_takes(request: ConnectRequest) -> bool:
+    """Whether picows can open ``request``: directly, or through an HTTP(S) proxy."""
+    proxy = proxy_for(request.credentials.url, request.proxy)
+    return proxy is None or _takes(proxy)
+
+
+def _takes(proxy: str) -> bool:
+    return _PROXY_SUPPORT and proxy.partition(":")[0].lower() in _PROXY_SCHEMES
 
 
 class _Listener(WSListener):
@@ -215,20 +247,37 @@ async def picows_transport(request: ConnectRequest) -> Transport:
     if ping:
         options["auto_ping_idle_timeout"] = request.ping_interval
         options["auto_ping_reply_timeout"] = request.ping_timeout
+    proxy = proxy_for(creds.url, request.proxy)
+    via = ""
+    if proxy is not None:
+        parse(proxy)  # a ValueError that does not quote the password
+        if not _takes(proxy):
+            raise ValueError(
+                f"transport='picows' cannot connect through the proxy {redact_proxy(proxy)} "
+                "(it takes http:// and https:// proxies); use transport='websockets' or "
+                "'auto', or proxy=None to connect directly"
+            )
+        options["proxy"] = proxy
+        via = f" through the proxy {redact_proxy(proxy)}"
+        logger.debug("connecting%s", via)
+    # picows bounds the WebSocket handshake only; a proxy that accepts and never
+    # answers the CONNECT would hang, so with a proxy open_timeout bounds it all.
+    bound = _timeout(request.open_timeout) if proxy is not None else nullcontext()
     try:
-        transport, listener = await ws_connect(
-            lambda: _Listener(max_size),
-            creds.url,
-            ssl_context=_ssl_context(request),
-            websocket_handshake_timeout=request.open_timeout,
-            enable_auto_ping=ping,
-            enable_auto_pong=True,
-            max_frame_size=max_size,
-            extra_headers=headers or None,
-            max_redirects=0,
-            logger_name="motia_client.picows",
-            **options,
-        )
+        async with bound:
+            transport, listener = await ws_connect(
+                lambda: _Listener(max_size),
+                creds.url,
+                ssl_context=_ssl_context(request),
+                websocket_handshake_timeout=request.open_timeout,
+                enable_auto_ping=ping,
+                enable_auto_pong=True,
+                max_frame_size=max_size,
+                extra_headers=headers or None,
+                max_redirects=0,
+                logger_name="motia_client.picows",
+                **options,
+            )
     except WSInvalidStatusError as exc:
         status = int(exc.response.status) if exc.response is not None else 0
         if status in (401, 403):
@@ -238,9 +287,18 @@ async def picows_transport(request: ConnectRequest) -> Transport:
         ) from None
     except (TimeoutError, asyncio.TimeoutError):
         raise MotiaTimeout(f"opening {request.safe_url} timed out") from None
+    except _SocksProxyError as exc:  # picows' CONNECT was refused (never its text)
+        assert proxy is not None
+        found = _PROXY_STATUS.search(str(exc))
+        code = f" (HTTP {found.group(1)})" if found else ""
+        hint = "; check the proxy's user:password" if code == " (HTTP 407)" else ""
+        raise MotiaConnectionError(
+            f"the proxy {redact_proxy(proxy)} refused to open a tunnel to "
+            f"{request.safe_url}{code}{hint}"
+        ) from None
     except (OSError, WSError) as exc:
         raise MotiaConnectionError(
-            f"could not connect to {request.safe_url}: {type(exc).__name__}"
+            f"could not connect to {request.safe_url}{via}: {type(exc).__name__}"
         ) from None
     if not isinstance(listener, _Listener):  # picows returns no listener, rather than
         # raising, when the peer closes the connection during the handshake

@@ -13,6 +13,11 @@ refused upgrade with 401/403 becomes :class:`AuthenticationError`, an
 oversized message :class:`FrameTooLarge`, anything else that breaks the
 connection :class:`MotiaConnectionError`. Redirects are never followed: a
 token must not travel to another host.
+
+Proxies (``_proxy``) follow websockets' rules in both transports. picows takes
+``http://`` and ``https://`` proxies itself; for a SOCKS proxy (or a picows
+without proxy support) ``auto`` uses websockets for that connection, and an
+explicit ``picows`` refuses with ``ValueError`` rather than bypass the proxy.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from motia_client._auth import Credentials, redact_url
+from motia_client._proxy import ProxyOption
 
 __all__ = [
     "ConnectRequest",
@@ -30,6 +36,7 @@ __all__ = [
     "Transport",
     "TransportChoice",
     "TransportFactory",
+    "auto_transport",
     "pick_transport",
     "websockets_transport",
 ]
@@ -48,6 +55,7 @@ class ConnectRequest:
     ping_interval: float | None = 20.0
     ping_timeout: float | None = 20.0
     open_timeout: float = 10.0
+    proxy: ProxyOption = True  # True: from the environment; None: direct; or a proxy URL
 
     @property
     def safe_url(self) -> str:
@@ -105,8 +113,17 @@ def pick_transport(choice: TransportChoice) -> TransportFactory:
                     "transport='picows' needs the fast extra: pip install 'motia-client[fast]'"
                 ) from None
             return websockets_transport
-        return picows_transport
+        return picows_transport if choice == "picows" else auto_transport
     raise ValueError("transport must be 'auto', 'websockets', 'picows' or a factory")
+
+
+async def auto_transport(request: ConnectRequest) -> Transport:
+    """picows, unless a proxy it cannot take applies to this connection: then websockets."""
+    from motia_client._picows_transport import picows_takes, picows_transport
+
+    if picows_takes(request):
+        return await picows_transport(request)
+    return await websockets_transport(request)
 
 
 async def websockets_transport(request: ConnectRequest) -> Transport:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import ssl as ssl_module
 import sys
 from collections import deque
@@ -41,6 +42,7 @@ from motia_client._exceptions import (
     MotiaConnectionError,
     MotiaTimeout,
 )
+from motia_client._proxy import open_tunnel, proxy_for, redact_proxy
 from motia_client._transport import CLOSE_TIMEOUT, ConnectRequest, Transport
 
 __all__ = ["WebsocketsTransport", "websockets_transport"]
@@ -503,16 +505,21 @@ async def websockets_transport(request: ConnectRequest) -> Transport:
     )
     connection = _Connection(protocol, request)
     context = _ssl_context(request)
+    proxy = proxy_for(creds.url, request.proxy)
     loop = asyncio.get_running_loop()
     try:
         async with _timeout(request.open_timeout):
-            await loop.create_connection(
-                lambda: connection,
-                uri.host,
-                uri.port,
-                ssl=context,
-                server_hostname=uri.host if context is not None else None,
-            )
+            if proxy is None:
+                await loop.create_connection(
+                    lambda: connection,
+                    uri.host,
+                    uri.port,
+                    ssl=context,
+                    server_hostname=uri.host if context is not None else None,
+                )
+            else:
+                logger.debug("connecting through the proxy %s", redact_proxy(proxy))
+                await _through(proxy, connection, context, uri.host, creds.url)
             connection.send_request(creds.headers)
             await connection.handshake
     except BaseException as exc:
@@ -531,6 +538,47 @@ async def websockets_transport(request: ConnectRequest) -> Transport:
         connection.abort()
         raise _refused(failure, request)
     return WebsocketsTransport(connection, request)
+
+
+async def _through(
+    proxy: str,
+    connection: _Connection,
+    context: ssl_module.SSLContext | None,
+    host: str,
+    url: str,
+) -> None:
+    """Connect ``connection`` to the server through ``proxy`` (see ``_proxy``).
+
+    As ``websockets.connect`` does: a SOCKS socket is handed to
+    ``create_connection``; an HTTP ``CONNECT`` tunnel gets our protocol with
+    ``set_protocol``, and TLS to the server on top of it with ``start_tls``.
+    Either way the bytes end up in ``_Connection``, so its fast path is unchanged.
+    """
+    loop = asyncio.get_running_loop()
+    tunnel = await open_tunnel(proxy, url)
+    server_hostname = host if context is not None else None
+    if isinstance(tunnel, socket.socket):
+        try:
+            await loop.create_connection(
+                lambda: connection, sock=tunnel, ssl=context, server_hostname=server_hostname
+            )
+        except BaseException:
+            tunnel.close()
+            raise
+        return
+    transport: asyncio.Transport = tunnel
+    try:
+        tunnel.set_protocol(connection)
+        if context is not None:
+            secured = await loop.start_tls(
+                tunnel, connection, context, server_hostname=server_hostname
+            )
+            assert secured is not None  # None only for a transport that is closing
+            transport = secured
+    except BaseException:
+        tunnel.abort()
+        raise
+    connection.connection_made(transport)
 
 
 def _refused(failure: Exception, request: ConnectRequest) -> Exception:
