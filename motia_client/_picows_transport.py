@@ -20,7 +20,6 @@ import inspect
 import logging
 import re
 import ssl as ssl_module
-from collections import deque
 from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any
@@ -43,8 +42,13 @@ from motia_client._exceptions import (
     MotiaTimeout,
 )
 from motia_client._proxy import parse, proxy_for, redact_proxy
-from motia_client._transport import CLOSE_TIMEOUT, ConnectRequest, Transport
-from motia_client._websockets_transport import _timeout
+from motia_client._transport import (
+    CLOSE_TIMEOUT,
+    ConnectRequest,
+    MessageInbox,
+    Transport,
+    bounded,
+)
 
 try:  # a picows dependency since it takes proxies
     from python_socks import ProxyError as _SocksProxyError
@@ -73,19 +77,16 @@ def _takes(proxy: str) -> bool:
     return _PROXY_SUPPORT and proxy.partition(":")[0].lower() in _PROXY_SCHEMES
 
 
-class _Listener(WSListener):
-    """Collects whole messages from picows callbacks into a deque."""
+class _Listener(WSListener, MessageInbox):
+    """Collects whole messages from picows callbacks."""
 
     def __init__(self, max_size: int) -> None:
+        MessageInbox.__init__(self)
         self.max_size = max_size
-        self.messages: deque[bytes] = deque()
-        self.waiter: asyncio.Future[None] | None = None
         self.fragments: bytearray | None = None
         self.fragment_type = WSMsgType.TEXT
         self.error: BaseException | None = None
-        self.closed = False
         self.transport: WSTransport | None = None
-        self.deliver: Callable[[bytes], None] | None = None  # push mode: called per message
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self.transport = transport
@@ -116,34 +117,12 @@ class _Listener(WSListener):
             self._push(message)
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
-        self.closed = True
         handshake = transport.close_handshake
         if self.error is None and handshake is not None:
             sent = handshake.sent
             if sent is not None and sent.code is WSCloseCode.MESSAGE_TOO_BIG:
                 self.error = FrameTooLarge(self.max_size)
-        self._wake()
-
-    def _push(self, message: bytes) -> None:
-        deliver = self.deliver
-        if deliver is not None:
-            try:
-                deliver(message)
-            except Exception:  # the receiver isolates its own errors; this is a last guard
-                logger.exception("a received message could not be handled; skipped")
-            return
-        self.messages.append(message)
-        waiter = self.waiter
-        if waiter is not None:
-            self.waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def _wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-        self.waiter = None
+        self._end()
 
     def _abort(self, transport: WSTransport, code: WSCloseCode) -> None:
         transport.send_close(code)
@@ -166,14 +145,7 @@ class PicowsTransport:
 
     async def recv(self) -> bytes:
         """Return the next whole message (text frames as UTF-8 bytes)."""
-        listener = self._listener
-        messages = listener.messages
-        while not messages:
-            if listener.closed:
-                raise self._lost()
-            waiter = listener.waiter = asyncio.get_running_loop().create_future()
-            await waiter
-        return messages.popleft()
+        return await self._listener.next_message(self._lost)
 
     def start_reading(self, deliver: Callable[[bytes], None]) -> None:
         """Push mode: call ``deliver(message)`` for each message, from picows' callback.
@@ -181,18 +153,11 @@ class PicowsTransport:
         Messages that arrived before are delivered first, in order. This skips a
         coroutine and a queue per message, which is most of the cost of a small frame.
         """
-        listener = self._listener
-        while listener.messages:
-            deliver(listener.messages.popleft())
-        listener.deliver = deliver
+        self._listener.start_reading(deliver)
 
     async def wait_closed(self) -> None:
         """Wait until the connection ends, then raise why (push mode's end)."""
-        listener = self._listener
-        while not listener.closed:
-            waiter = listener.waiter = asyncio.get_running_loop().create_future()
-            await waiter
-        raise self._lost()
+        await self._listener.wait_ended(self._lost)
 
     async def close(self) -> None:
         """Send a normal close and wait briefly for the disconnect."""
@@ -262,7 +227,7 @@ async def picows_transport(request: ConnectRequest) -> Transport:
         logger.debug("connecting%s", via)
     # picows bounds the WebSocket handshake only; a proxy that accepts and never
     # answers the CONNECT would hang, so with a proxy open_timeout bounds it all.
-    bound = _timeout(request.open_timeout) if proxy is not None else nullcontext()
+    bound = bounded(request.open_timeout) if proxy is not None else nullcontext()
     try:
         async with bound:
             transport, listener = await ws_connect(

@@ -22,10 +22,15 @@ explicit ``picows`` refuses with ``ValueError`` rather than bypass the proxy.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import ssl as ssl_module
+import sys
+from collections import deque
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, NoReturn, Protocol
 
 from motia_client._auth import Credentials, redact_url
 from motia_client._proxy import ProxyOption
@@ -40,6 +45,8 @@ __all__ = [
     "pick_transport",
     "websockets_transport",
 ]
+
+logger = logging.getLogger("motia_client")
 
 DEFAULT_MAX_SIZE = 64 * 1024 * 1024
 CLOSE_TIMEOUT = 2.0  # how long close() waits for the peer's close frame on a dead socket
@@ -131,3 +138,95 @@ async def websockets_transport(request: ConnectRequest) -> Transport:
     from motia_client._websockets_transport import websockets_transport as open_transport
 
     return await open_transport(request)
+
+
+class MessageInbox:
+    """Whole received messages on their way to the client (a mixin of both transports).
+
+    Until the client calls :meth:`start_reading`, messages wait in order for
+    :meth:`next_message`; after it, each one is handed to ``deliver`` straight
+    from the socket callback, with no coroutine and no queue per message.
+    """
+
+    def __init__(self) -> None:
+        self.messages: deque[bytes] = deque()
+        self.waiter: asyncio.Future[None] | None = None
+        self.deliver: Callable[[bytes], None] | None = None  # push mode: called per message
+        self.closed = False
+
+    def _push(self, message: bytes) -> None:
+        deliver = self.deliver
+        if deliver is not None:
+            try:
+                deliver(message)
+            except Exception:  # the receiver isolates its own errors; this is a last guard
+                logger.exception("a received message could not be handled; skipped")
+            return
+        self.messages.append(message)
+        self._wake()
+
+    def _end(self) -> None:
+        """The connection is gone: wake whoever waits for a message or the end."""
+        self.closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def next_message(self, lost: Callable[[], BaseException]) -> bytes:
+        """The next message; once the connection is gone, raise ``lost()``."""
+        messages = self.messages
+        while not messages:
+            if self.closed:
+                raise lost()
+            waiter = self.waiter = asyncio.get_running_loop().create_future()
+            await waiter
+        return messages.popleft()
+
+    def start_reading(self, deliver: Callable[[bytes], None]) -> None:
+        """Push mode: deliver the waiting messages in order, then each new one as it comes."""
+        while self.messages:
+            deliver(self.messages.popleft())
+        self.deliver = deliver
+
+    async def wait_ended(self, lost: Callable[[], BaseException]) -> NoReturn:
+        """Wait until the connection is gone, then raise ``lost()`` (push mode's end)."""
+        while not self.closed:
+            waiter = self.waiter = asyncio.get_running_loop().create_future()
+            await waiter
+        raise lost()
+
+
+def bounded(seconds: float) -> AbstractAsyncContextManager[Any]:
+    """``asyncio.timeout(seconds)``, with a stand-in on Python 3.10."""
+    if sys.version_info >= (3, 11):
+        return asyncio.timeout(seconds)
+    return _WaitForTimeout(seconds)  # pragma: no cover
+
+
+class _WaitForTimeout:  # pragma: no cover - Python 3.10 only
+    """``asyncio.timeout`` for Python 3.10: cancel the current task when time is up."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._handle: asyncio.TimerHandle | None = None
+        self._expired = False
+
+    async def __aenter__(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handle = asyncio.get_running_loop().call_later(self._seconds, self._expire, task)
+
+    def _expire(self, task: asyncio.Task[Any]) -> None:
+        self._expired = True
+        task.cancel()
+
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
+        assert self._handle is not None
+        self._handle.cancel()
+        if self._expired and exc_type is asyncio.CancelledError:
+            raise TimeoutError

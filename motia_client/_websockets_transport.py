@@ -21,10 +21,7 @@ import logging
 import os
 import socket
 import ssl as ssl_module
-import sys
-from collections import deque
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, cast
 
 from websockets.client import ClientProtocol
@@ -43,7 +40,7 @@ from motia_client._exceptions import (
     MotiaTimeout,
 )
 from motia_client._proxy import open_tunnel, proxy_for, redact_proxy
-from motia_client._transport import CLOSE_TIMEOUT, ConnectRequest, Transport
+from motia_client._transport import CLOSE_TIMEOUT, ConnectRequest, MessageInbox, Transport, bounded
 
 __all__ = ["WebsocketsTransport", "websockets_transport"]
 
@@ -77,13 +74,11 @@ class _RedactingLogger(_LoggerAdapter):
         self.logger.log(level, "%s", text, **kwargs)
 
 
-class _Connection(asyncio.Protocol):
-    """Moves bytes between the socket and a :class:`ClientProtocol`; collects messages.
-
-    Until :attr:`deliver` is set, whole messages wait in :attr:`messages`.
-    """
+class _Connection(asyncio.Protocol, MessageInbox):
+    """Moves bytes between the socket and a :class:`ClientProtocol`; collects messages."""
 
     def __init__(self, protocol: ClientProtocol, request: ConnectRequest) -> None:
+        MessageInbox.__init__(self)
         loop = asyncio.get_running_loop()
         self.loop = loop
         self.protocol = protocol
@@ -93,14 +88,10 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.handshake: asyncio.Future[None] = loop.create_future()
         self.lost: asyncio.Future[None] = loop.create_future()
-        self.messages: deque[bytes] = deque()
-        self.waiter: asyncio.Future[None] | None = None
-        self.deliver: Callable[[bytes], None] | None = None  # push mode: called per message
         self.fragments: bytearray | None = None
         self.pending = bytearray()  # bytes not yet cut into frames (fast path, handshake)
         self.fast = False  # set once the handshake is done: see _split
         self.head_passed = False  # the protocol has the handshake response head
-        self.closed = False
         self.ping_failed = False
         self.ping_payload: bytes | None = None
         self.timer: asyncio.TimerHandle | None = None  # the next ping, or a pong's deadline
@@ -235,7 +226,6 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.protocol.receive_eof()  # idempotent; the state is CLOSED after it
-        self.closed = True
         self._stop_keepalive()
         if self.close_timer is not None:
             self.close_timer.cancel()
@@ -243,7 +233,7 @@ class _Connection(asyncio.Protocol):
             self.handshake.set_result(None)  # the opener reads handshake_exc
         if not self.lost.done():
             self.lost.set_result(None)
-        self._wake()
+        self._end()
 
     # -- frames in ----------------------------------------------------------------------
 
@@ -269,24 +259,6 @@ class _Connection(asyncio.Protocol):
             self._schedule_ping()
         # PING is answered by the protocol (flushed in data_received); CLOSE ends in
         # connection_lost once the server closes the socket.
-
-    def _push(self, message: bytes) -> None:
-        deliver = self.deliver
-        if deliver is not None:
-            try:
-                deliver(message)
-            except Exception:  # the receiver isolates its own errors; this is a last guard
-                logger.exception("a received message could not be handled; skipped")
-            return
-        self.messages.append(message)
-        self._wake()
-
-    def _wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None:
-            self.waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
 
     # -- the opening handshake ----------------------------------------------------------
 
@@ -397,32 +369,18 @@ class WebsocketsTransport:
 
     async def recv(self) -> bytes:
         """Return the next whole message (text as UTF-8 bytes)."""
-        connection = self._connection
-        messages = connection.messages
-        while not messages:
-            if connection.closed:
-                raise self._lost()
-            waiter = connection.waiter = connection.loop.create_future()
-            await waiter
-        return messages.popleft()
+        return await self._connection.next_message(self._lost)
 
     def start_reading(self, deliver: Callable[[bytes], None]) -> None:
         """Push mode: call ``deliver(message)`` for each message, from the socket callback.
 
         Messages that arrived before are delivered first, in order.
         """
-        connection = self._connection
-        while connection.messages:
-            deliver(connection.messages.popleft())
-        connection.deliver = deliver
+        self._connection.start_reading(deliver)
 
     async def wait_closed(self) -> None:
         """Wait until the connection ends, then raise why (push mode's end)."""
-        connection = self._connection
-        while not connection.closed:
-            waiter = connection.waiter = connection.loop.create_future()
-            await waiter
-        raise self._lost()
+        await self._connection.wait_ended(self._lost)
 
     async def close(self) -> None:
         """Close with a normal closure; drop the socket if that takes over CLOSE_TIMEOUT."""
@@ -460,36 +418,6 @@ def _ssl_context(request: ConnectRequest) -> ssl_module.SSLContext | None:
     return context
 
 
-def _timeout(seconds: float) -> AbstractAsyncContextManager[Any]:
-    if sys.version_info >= (3, 11):
-        return asyncio.timeout(seconds)
-    return _WaitForTimeout(seconds)  # pragma: no cover
-
-
-class _WaitForTimeout:  # pragma: no cover - Python 3.10 only
-    """``asyncio.timeout`` for Python 3.10: cancel the current task when time is up."""
-
-    def __init__(self, seconds: float) -> None:
-        self._seconds = seconds
-        self._handle: asyncio.TimerHandle | None = None
-        self._expired = False
-
-    async def __aenter__(self) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._handle = asyncio.get_running_loop().call_later(self._seconds, self._expire, task)
-
-    def _expire(self, task: asyncio.Task[Any]) -> None:
-        self._expired = True
-        task.cancel()
-
-    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
-        assert self._handle is not None
-        self._handle.cancel()
-        if self._expired and exc_type is asyncio.CancelledError:
-            raise TimeoutError
-
-
 async def websockets_transport(request: ConnectRequest) -> Transport:
     """Open a :class:`WebsocketsTransport` for ``request``."""
     creds = request.credentials
@@ -508,7 +436,7 @@ async def websockets_transport(request: ConnectRequest) -> Transport:
     proxy = proxy_for(creds.url, request.proxy)
     loop = asyncio.get_running_loop()
     try:
-        async with _timeout(request.open_timeout):
+        async with bounded(request.open_timeout):
             if proxy is None:
                 await loop.create_connection(
                     lambda: connection,
