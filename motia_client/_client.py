@@ -473,12 +473,11 @@ class AsyncStreamClient:
 
     def _deliver_all(self, deliveries: list[Delivery | MalformedFrame]) -> None:
         for delivery in deliveries:
-            if type(delivery) is MalformedFrame:
+            if isinstance(delivery, MalformedFrame):
                 logger.warning(
                     "ignored a malformed frame (%s): %s", delivery.reason, delivery.preview
                 )
                 continue
-            assert not isinstance(delivery, MalformedFrame)
             room, frame, errors = delivery
             if type(frame) is StateFrame:
                 if self._probation.active:
