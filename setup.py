@@ -67,10 +67,11 @@ def _extensions() -> list[Any]:
         from mypyc.build import mypycify
 
         extensions: list[Any] = mypycify(
-            # The isolated build environment has none of the runtime dependencies
-            # (pydantic, sortedcontainers): their types are Any for the compiler, and
-            # the modules the core imports are analysed but not reported on.
+            # The same types whatever the target environment holds: the runtime
+            # dependencies (pydantic, orjson, sortedcontainers) are Any for the
+            # compiler, and the modules the core imports are analysed, not reported on.
             [
+                "--no-site-packages",
                 "--ignore-missing-imports",
                 "--follow-imports=silent",
                 "--no-warn-unused-ignores",
