@@ -10,13 +10,17 @@ an ``unauthorized`` event).
 
 from __future__ import annotations
 
+import importlib
 import json
 import uuid
 from typing import Any, Literal, NamedTuple
 
+# orjson is the fastest correct decoder; the stdlib is the fallback. Imported by
+# name so that the module type-checks the same with or without orjson (mypyc
+# compiles it without: setup.py runs it with --no-site-packages).
 _orjson: Any
-try:  # orjson is the fastest correct decoder; the stdlib is the fallback.
-    import orjson as _orjson
+try:
+    _orjson = importlib.import_module("orjson")
 except ImportError:  # pragma: no cover - exercised where orjson is absent
     _orjson = None
 

@@ -30,7 +30,7 @@ views (ordering, models) can follow in O(1) or O(log N).
 from __future__ import annotations
 
 from itertools import repeat
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from motia_client._protocol import StateFrame
 
@@ -51,9 +51,9 @@ def _same(old: Any, new: Any) -> bool:
 class Op:
     """What a :class:`GroupDelta` did to the group."""
 
-    RESET = 0  # a sync replaced everything
-    UPSERT = 1  # one key was inserted or replaced
-    REMOVE = 2  # one key was removed
+    RESET: Final = 0  # a sync replaced everything
+    UPSERT: Final = 1  # one key was inserted or replaced
+    REMOVE: Final = 2  # one key was removed
 
 
 class GroupDelta(NamedTuple):

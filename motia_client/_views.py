@@ -10,15 +10,16 @@ when someone reads them, and cached until the next change.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from operator import itemgetter
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from sortedcontainers import SortedList
 
 from motia_client._exceptions import ItemValidationError
+from motia_client._items import Items
 from motia_client._state import GroupDelta, GroupState, ItemState, Op
 
 __all__ = ["GroupView", "ItemView", "Items", "sort_rank"]
@@ -64,56 +65,6 @@ def _sorted_list_of(entries: list[Any]) -> SortedList:
         index._maxes = [chunk[-1] for chunk in index._lists]
         index._len = len(entries)
     return index
-
-
-class Items(Sequence[T]):
-    """An immutable, ordered snapshot of a group's items.
-
-    Built lazily: a snapshot nobody reads costs nothing. If a snapshot is still
-    referenced when the group next changes, its items are copied first, so a
-    kept snapshot never changes under its holder.
-    """
-
-    __slots__ = ("__weakref__", "_items", "_length", "_view")
-
-    def __init__(self, view: GroupView[T] | None, items: tuple[T, ...] | None, length: int):
-        self._view = view
-        self._items = items
-        self._length = length
-
-    def _materialize(self) -> tuple[T, ...]:
-        items = self._items
-        if items is None:
-            assert self._view is not None
-            items = self._items = self._view._ordered()
-            self._view = None
-        return items
-
-    def __len__(self) -> int:
-        return self._length
-
-    @overload
-    def __getitem__(self, index: int) -> T: ...
-    @overload
-    def __getitem__(self, index: slice) -> tuple[T, ...]: ...
-    def __getitem__(self, index: int | slice) -> T | tuple[T, ...]:
-        return self._materialize()[index]
-
-    def __iter__(self) -> Iterator[T]:
-        return iter(self._materialize())
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Items):
-            return self._materialize() == other._materialize()
-        if isinstance(other, (tuple, list)):
-            return self._materialize() == tuple(other)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._materialize())
-
-    def __repr__(self) -> str:
-        return f"Items({list(self._materialize())!r})"
 
 
 class _Validator(Generic[T]):

@@ -1,0 +1,69 @@
+"""Snapshots of a group's items (:class:`Items`), built by :class:`~motia_client._views.GroupView`.
+
+This module is never compiled with mypyc, unlike the rest of the core: a view
+holds its outstanding snapshot by a weak reference, and mypyc's native classes
+(mypy 2.4.1) do not clear the weak references to them when they are freed, so
+reading such a weakref later crashes the interpreter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, TypeVar, overload
+
+if TYPE_CHECKING:
+    from motia_client._views import GroupView
+
+__all__ = ["Items"]
+
+T = TypeVar("T")
+
+
+class Items(Sequence[T]):
+    """An immutable, ordered snapshot of a group's items.
+
+    Built lazily: a snapshot nobody reads costs nothing. If a snapshot is still
+    referenced when the group next changes, its items are copied first, so a
+    kept snapshot never changes under its holder.
+    """
+
+    __slots__ = ("__weakref__", "_items", "_length", "_view")
+
+    def __init__(self, view: GroupView[T] | None, items: tuple[T, ...] | None, length: int):
+        self._view = view
+        self._items = items
+        self._length = length
+
+    def _materialize(self) -> tuple[T, ...]:
+        items = self._items
+        if items is None:
+            assert self._view is not None
+            items = self._items = self._view._ordered()
+            self._view = None
+        return items
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[T, ...]: ...
+    def __getitem__(self, index: int | slice) -> T | tuple[T, ...]:
+        return self._materialize()[index]
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self._materialize())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Items):
+            return self._materialize() == other._materialize()
+        if isinstance(other, (tuple, list)):
+            return self._materialize() == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._materialize())
+
+    def __repr__(self) -> str:
+        return f"Items({list(self._materialize())!r})"
