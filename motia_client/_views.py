@@ -121,7 +121,6 @@ class GroupView(Generic[T]):
     """One subscriber's view of a group room: validated items in order."""
 
     __slots__ = (
-        "__weakref__",
         "_cache",
         "_index",
         "_models",
