@@ -86,7 +86,12 @@ def test_motia_tui_demo_in_a_real_terminal(tmux: Tmux, tmp_path: Path) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         screen = tmux.capture()
-        if "● connected" in screen and any(text in screen for text in DESCRIPTIONS):
+        # The footer may paint a frame after the table: wait for the whole screen.
+        if (
+            "● connected" in screen
+            and "q Quit" in screen
+            and any(text in screen for text in DESCRIPTIONS)
+        ):
             break
         assert not exit_file.exists(), f"motia-tui exited early:\n{screen}"
         time.sleep(0.2)
