@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.report import fmt_ms, fmt_pct, fmt_rate
 from benchmarks.runners import RATIOS, RUNNERS, Runner
 from benchmarks.setup_peers import ensure_peers
 from benchmarks.workload import Workload, item_id
@@ -176,22 +177,6 @@ def run_one(
 # ---- reporting ---------------------------------------------------------------------------
 
 
-def _fmt_rate(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value / 1000:.1f}k" if value >= 1000 else f"{value:.0f}"
-
-
-def _fmt_ms(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.2f}" if value < 10 else f"{value:,.0f}"
-
-
-def _pct(fraction: float) -> str:
-    return f"{fraction:.1%}" if fraction >= 0.001 else f"{fraction:.2%}"
-
-
 def _median(values: Sequence[float | None]) -> float | None:
     clean = [v for v in values if v is not None]
     return statistics.median(clean) if clean else None
@@ -249,12 +234,12 @@ def summarize(
                 "failed_reps": len(mine) - len(good),
             }
             summary[scenario.name]["runners"][runner.name] = row
-            lost = f"**{row['lost']:,} ({_pct(row['lost'] / sent)})**" if row["lost"] else "0"
+            lost = f"**{row['lost']:,} ({fmt_pct(row['lost'] / sent)})**" if row["lost"] else "0"
             stale_txt = "-" if row["stale_items_max"] is None else str(row["stale_items_max"])
             lines.append(
-                f"| {runner.name} | {_fmt_rate(row['msgs_per_s'])} "
-                f"| {_fmt_rate(row['min'])}-{_fmt_rate(row['max'])} "
-                f"| {_fmt_ms(row['p50_ms'])} | {_fmt_ms(row['p99_ms'])} "
+                f"| {runner.name} | {fmt_rate(row['msgs_per_s'])} "
+                f"| {fmt_rate(row['min'])}-{fmt_rate(row['max'])} "
+                f"| {fmt_ms(row['p50_ms'])} | {fmt_ms(row['p99_ms'])} "
                 f"| {applied:,}/{sent:,} | {lost} | {stale_txt} "
                 f"| {row['cpu_us_per_msg'] or '-'} | {row['rss_mb'] or '-'} | {row['m']:,} |"
             )
@@ -309,8 +294,8 @@ def warnings_for(runs: list[dict[str, Any]]) -> list[str]:
         lost, sent, stale = r.get("lost"), r.get("sent"), r.get("stale_items")
         if lost:
             out.append(
-                f"LOST UPDATES: {where}: {lost:,} of {sent:,} ({_pct(lost / sent)}) never reached "
-                f"the change listener; {stale} items hold a stale value at the end"
+                f"LOST UPDATES: {where}: {lost:,} of {sent:,} ({fmt_pct(lost / sent)}) "
+                f"never reached the change listener; {stale} items hold a stale value at the end"
             )
         elif stale:
             out.append(f"STALE STATE: {where}: {stale} items differ from the server's")
@@ -491,8 +476,8 @@ def _progress(r: dict[str, Any]) -> str:
         return f"{head} {'n/a' if r.get('unavailable') else 'FAILED'}: {r['error']}"
     lost = f"  LOST {r['lost']:,}" if r.get("lost") else ""
     return (
-        f"{head} {_fmt_rate(r.get('msgs_per_s')):>7} msgs/s  p50 {_fmt_ms(r.get('p50_ms'))} ms  "
-        f"p99 {_fmt_ms(r.get('p99_ms'))} ms  {r.get('applied'):,}/{r.get('sent'):,}{lost}  "
+        f"{head} {fmt_rate(r.get('msgs_per_s')):>7} msgs/s  p50 {fmt_ms(r.get('p50_ms'))} ms  "
+        f"p99 {fmt_ms(r.get('p99_ms'))} ms  {r.get('applied'):,}/{r.get('sent'):,}{lost}  "
         f"{r.get('rss_mb')} MB"
     )
 

@@ -14,19 +14,22 @@ from typing import Any
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
-def _k(value: float | None) -> str:
+def fmt_rate(value: float | None) -> str:
+    """A rate as ``12.3k`` (or a plain number below 1,000); ``-`` when missing."""
     if value is None:
         return "-"
     return f"{value / 1000:.1f}k" if value >= 1000 else f"{value:.0f}"
 
 
-def _ms(value: float | None) -> str:
+def fmt_ms(value: float | None) -> str:
+    """Milliseconds: two decimals below 10, whole numbers above; ``-`` when missing."""
     if value is None:
         return "-"
     return f"{value:.2f}" if value < 10 else f"{value:,.0f}"
 
 
-def _pct(fraction: float) -> str:
+def fmt_pct(fraction: float) -> str:
+    """A fraction as a percentage, with more digits when it is small."""
     return f"{fraction:.1%}" if fraction >= 0.001 else f"{fraction:.2%}"
 
 
@@ -36,10 +39,10 @@ def cell(row: dict[str, Any] | None, kind: str) -> str:
     if "error" in row:
         return "n/a"
     lost = row.get("lost") or 0
-    loss = f", **lost {_pct(lost / row['sent'])}**" if lost and row.get("sent") else ""
+    loss = f", **lost {fmt_pct(lost / row['sent'])}**" if lost and row.get("sent") else ""
     if kind in ("latency", "loss"):
-        return f"{_ms(row['p50_ms'])} / {_ms(row['p99_ms'])}{loss}"
-    return f"{_k(row['msgs_per_s'])} ({_k(row['min'])}-{_k(row['max'])}){loss}"
+        return f"{fmt_ms(row['p50_ms'])} / {fmt_ms(row['p99_ms'])}{loss}"
+    return f"{fmt_rate(row['msgs_per_s'])} ({fmt_rate(row['min'])}-{fmt_rate(row['max'])}){loss}"
 
 
 def table(document: dict[str, Any]) -> list[str]:
