@@ -6,9 +6,9 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 PACKAGES := motia_client motia_client_tui server_stub
 # The sans-I/O core, compiled with mypyc by setup.py: editing one rebuilds it.
-CORE := $(addprefix motia_client/,_protocol.py _state.py _views.py _rooms.py)
+CORE := $(addprefix motia_client/,_protocol.py _state.py _views.py _rooms.py _refusals.py _fanout.py)
 CORE_TESTS := $(addprefix tests/client/,test_compiled.py test_protocol.py test_state.py \
-	test_views.py test_rooms.py test_model.py)
+	test_views.py test_rooms.py test_model.py test_client_subscriptions.py test_client_errors.py)
 
 .PHONY: demo test lint typecheck pytest bench stress install clean
 

@@ -1,9 +1,10 @@
 """Build script: the sans-I/O core compiled with mypyc when possible, pure Python otherwise.
 
 The metadata is in pyproject.toml; this file only adds the optional extensions.
-``motia_client``'s four core modules (``_protocol``, ``_state``, ``_views``,
-``_rooms``) are compiled into one shared library, ``motia_client._core__mypyc``,
-plus one small extension per module. Whatever goes wrong (mypyc missing or
+``motia_client``'s sans-I/O core (``_protocol``, ``_state``, ``_views``,
+``_rooms``, ``_refusals``) and its per-frame path (``_fanout``) are compiled
+into one shared library, ``motia_client._core__mypyc``, plus one small
+extension per module. Whatever goes wrong (mypyc missing or
 failing, no C compiler, ``MOTIA_CLIENT_COMPILE=0``), the install goes on with
 the pure-Python modules: compilation never fails an install.
 
@@ -25,7 +26,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
-CORE = ("_protocol", "_state", "_views", "_rooms")
+CORE = ("_protocol", "_state", "_views", "_rooms", "_refusals", "_fanout")
 SOURCES = [f"motia_client/{name}.py" for name in CORE]
 BUILD_INFO = "motia_client/_core_build.py"
 METADATA_ONLY = {"egg_info", "dist_info", "sdist"}

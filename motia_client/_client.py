@@ -28,6 +28,7 @@ from motia_client._exceptions import (
     MotiaError,
     SubscriptionRefused,
 )
+from motia_client._fanout import Dispatcher
 from motia_client._lifecycle import TRANSITIONS, ConnectionState, ReconnectPolicy, StateChange
 from motia_client._protocol import CustomEvent, MalformedFrame, StateFrame
 from motia_client._proxy import ProxyOption, check_proxy
@@ -118,6 +119,8 @@ class AsyncStreamClient:
         self._opened: asyncio.Future[None] | None = None
         self._last_token: str | None = None
         self._probation: RefusalProbation[Subscription[Any]] = RefusalProbation()
+        # Each received frame, from the transport to the listeners (compiled with the core).
+        self._dispatch = Dispatcher(self._router, self._probation, self._deliver_all).dispatch
         self._probation_timer: asyncio.TimerHandle | None = None
         self._settle_timers: set[asyncio.TimerHandle] = set()
         self._loss: BaseException | None = None
@@ -444,20 +447,6 @@ class AsyncStreamClient:
                 logger.debug("error while closing the socket", exc_info=True)
 
     # -- frames -----------------------------------------------------------------
-
-    def _dispatch(self, raw: str | bytes) -> None:
-        """Hand one received frame to the subscriptions it concerns; never raises.
-
-        Listener errors are isolated where listeners are called; anything else
-        that goes wrong with one frame is logged and that frame skipped, so the
-        connection (and the supervisor reading it) carries on.
-        """
-        try:
-            deliveries = self._router.receive(raw)
-            if deliveries:
-                self._deliver_all(deliveries)
-        except Exception:
-            logger.exception("internal error while handling a frame; the frame was skipped")
 
     def _settle(self, joins: list[tuple[RoomKey, str]]) -> None:
         """A grace period after item joins: the unanswered ones are missing items."""

@@ -1,9 +1,8 @@
 """Snapshots of a group's items (:class:`Items`), built by :class:`~motia_client._views.GroupView`.
 
-This module is never compiled with mypyc, unlike the rest of the core: a view
-holds its outstanding snapshot by a weak reference, and mypyc's native classes
-(mypy 2.4.1) do not clear the weak references to them when they are freed, so
-reading such a weakref later crashes the interpreter.
+This module stays pure Python when the core is compiled: ``Items`` is a
+``collections.abc.Sequence``, a Python class a compiled class cannot extend,
+and a view builds one only when the previous one was kept by someone.
 """
 
 from __future__ import annotations
@@ -27,12 +26,11 @@ class Items(Sequence[T]):
     kept snapshot never changes under its holder.
     """
 
-    __slots__ = ("__weakref__", "_items", "_length", "_view")
+    __slots__ = ("_items", "_view")
 
-    def __init__(self, view: GroupView[T] | None, items: tuple[T, ...] | None, length: int):
-        self._view = view
-        self._items = items
-        self._length = length
+    def __init__(self, view: GroupView[T] | None, items: tuple[T, ...] | None = None):
+        self._view = view  # while lazy: the view it reads from
+        self._items = items  # once read: the items, in order
 
     def _materialize(self) -> tuple[T, ...]:
         items = self._items
@@ -43,7 +41,11 @@ class Items(Sequence[T]):
         return items
 
     def __len__(self) -> int:
-        return self._length
+        items = self._items
+        if items is not None:
+            return len(items)
+        assert self._view is not None
+        return len(self._view)
 
     @overload
     def __getitem__(self, index: int) -> T: ...

@@ -24,7 +24,7 @@ from __future__ import annotations
 import types
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar, cast
 
 from pydantic import BaseModel
 
@@ -84,18 +84,17 @@ class Room(Generic[S]):
         errors: dict[S, Sequence[ItemValidationError]] | None = None
         if type(state) is GroupState:
             for view in members.values():
-                held = view._outstanding  # type: ignore[union-attr]
-                if held is not None and held() is not None:  # a snapshot is still held
-                    view.freeze()  # type: ignore[union-attr]
+                cast(GroupView[Any], view).freeze()
             delta = state.apply(frame)
             if delta is None:
                 return None
-            plain_ok = delta[0] != _RESET  # an item change: plain views only drop their cache
+            plain_ok = delta.op != _RESET  # an item change: plain views only drop their cache
             for sub, view in members.items():
-                if plain_ok and view._plain:  # type: ignore[union-attr]  # GroupView.apply, inlined
-                    view._cache = view._outstanding = None  # type: ignore[union-attr]
+                group_view = cast(GroupView[Any], view)
+                if plain_ok and group_view._plain:  # GroupView.apply, inlined
+                    group_view._cache = None
                     continue
-                found = view.apply(delta)  # type: ignore[union-attr]
+                found = group_view.apply(delta)
                 if found:
                     errors = errors or {}
                     errors[sub] = found
@@ -142,6 +141,7 @@ class Router(Generic[S]):
         self._item_rooms: dict[tuple[str, str], int] = {}
         self._iii: bool | None = None  # this connection's dialect, learned when it matters
         self._pending: OrderedDict[str | bytes, int] = OrderedDict()
+        self._last_group: Room[S] | None = None  # the group room direct_room found last
         self.connected = False
 
     # -- membership -----------------------------------------------------------
@@ -204,6 +204,8 @@ class Router(Generic[S]):
     def _drop(self, room: Room[S]) -> None:
         if self.rooms.get(room.key) is room:
             del self.rooms[room.key]
+        if self._last_group is room:
+            self._last_group = None
         if room.item_id is not None and not room.refused:
             self._count_item_room(room, -1)
 
@@ -289,21 +291,34 @@ class Router(Generic[S]):
     def receive(self, raw: str | bytes) -> list[Delivery | MalformedFrame]:
         """Decode one received frame and apply it; return what the subscribers must hear."""
         frame = decode_frame(raw)
-        if type(frame) is StateFrame and not self._item_rooms:
-            # The hot path: no item rooms, so no copies to suppress and an item-level
-            # frame concerns its group's room only.
-            kind, stream, group, item_id, _, _, _ = frame
-            if item_id is not None and kind != "sync":
-                room = self.rooms.get((stream, group, None))
-                if room is None or room.refused:
-                    return []
+        if type(frame) is StateFrame:
+            room = self.direct_room(frame)
+            if room is not None:
                 errors = room.apply(frame)
                 if errors is None:
                     return []
                 return [tuple.__new__(Delivery, (room, frame, errors))]
-        return self._route(raw, frame)
+        return self.route(raw, frame)
 
-    def _route(self, raw: str | bytes, frame: Frame) -> list[Delivery | MalformedFrame]:
+    def direct_room(self, frame: StateFrame) -> Room[S] | None:
+        """The one room an item change goes to when there are no copies to suppress, else None.
+
+        The hot path: with no item rooms, an item-level frame concerns its group's
+        room only. ``None`` means :meth:`route` decides (it also ignores the
+        frames of rooms that are unknown or refused).
+        """
+        if self._item_rooms or frame.item_id is None or frame.kind == "sync":
+            return None
+        room = self._last_group
+        if room is None or room.group != frame.group or room.stream != frame.stream:
+            # Comparing two names is cheaper than hashing them: each frame's are new strings.
+            room = self.rooms.get((frame.stream, frame.group, None))
+            if room is None:
+                return None
+            self._last_group = room
+        return None if room.refused else room
+
+    def route(self, raw: str | bytes, frame: Frame) -> list[Delivery | MalformedFrame]:
         """Route a decoded frame to the rooms it concerns (the general case of receive)."""
         kind = type(frame)
         if kind is MalformedFrame:

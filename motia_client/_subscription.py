@@ -18,6 +18,7 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from motia_client._exceptions import ClientClosedError, MotiaError, MotiaTimeout
+from motia_client._fanout import Fanout
 from motia_client._views import GroupView, Items, ItemView
 
 if TYPE_CHECKING:
@@ -46,8 +47,19 @@ class Subscription(Generic[S]):
         self._error_listeners: list[Listener] = []
         self._waiters: list[asyncio.Queue[Any]] = []
         self._current: Callable[[], S]  # the state now, for listeners (set by _attach)
-        self.error: MotiaError | None = None  # why it ended, if it ended badly
+        # What the per-frame path (compiled) calls; it shares the two lists above.
+        self._fanout = Fanout(self._change_listeners, self._waiters, self._changed, client._spawn)
         self.closed = False
+
+    @property
+    def error(self) -> MotiaError | None:
+        """Why the subscription ended, if it ended badly (a refusal, a failed client)."""
+        error: MotiaError | None = self._fanout.error
+        return error
+
+    @error.setter
+    def error(self, error: MotiaError | None) -> None:
+        self._fanout.error = error
 
     # -- what users read --------------------------------------------------------
 
@@ -258,7 +270,7 @@ class ItemSubscription(Subscription[Any], Generic[T]):
     _view: ItemView[T]
 
     def _attach(self, view: ItemView[T]) -> None:
-        self._view = view
+        self._view = self._fanout.view = view
         self._current = lambda: view.value
 
     @property
@@ -281,7 +293,7 @@ class GroupSubscription(Subscription[Items[Any]], Generic[T]):
         super().__init__(client, stream, group_id, None)
 
     def _attach(self, view: GroupView[T]) -> None:
-        self._view = view
+        self._view = self._fanout.view = view
         self._current = view.snapshot
 
     @property

@@ -9,8 +9,8 @@ when someone reads them, and cached until the next change.
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
@@ -28,6 +28,10 @@ T = TypeVar("T")
 _NO_ERRORS: tuple[ItemValidationError, ...] = ()
 _RESET = Op.RESET
 _SORT_VALUE = itemgetter(1)  # the value in a (rank, value, seq, key) index entry
+# A view hands out the same snapshot until someone else keeps a reference to it,
+# which only the reference count tells (CPython). Elsewhere every snapshot counts
+# as kept: it is copied before each change, which is correct, only slower.
+_refcount: Callable[[Any], int] = getattr(sys, "getrefcount", lambda _: 1 << 30)
 
 
 def sort_rank(value: Any) -> tuple[int, Any]:
@@ -147,7 +151,7 @@ class GroupView(Generic[T]):
         self._sort_keys: dict[str, tuple[Any, ...]] = {}
         self._seq = 0
         self._cache: tuple[T, ...] | None = None
-        self._outstanding: weakref.ref[Items[T]] | None = None
+        self._outstanding: Items[T] | None = None  # the snapshot handed out since the last change
         self._plain = sort_key is None and model is None
         self.apply(GroupDelta(Op.RESET, None, {}, state.items))
 
@@ -169,30 +173,40 @@ class GroupView(Generic[T]):
         return len(self.state.items)
 
     def snapshot(self) -> Items[T]:
-        """Return the current items as an immutable snapshot, built only when read."""
-        if self._cache is not None:
-            return Items(None, self._cache, len(self._cache))
-        ref = self._outstanding
-        current = ref() if ref is not None else None
-        if current is not None:
-            return current
-        models = self._models
-        items: Items[T] = Items(self, None, len(models if models is not None else self.state.items))
-        self._outstanding = weakref.ref(items)
+        """Return the current items as an immutable snapshot, built only when read.
+
+        The same object until the group changes, and after a change too when
+        nobody else kept it (nobody can tell then): no new object per change.
+        """
+        items = self._outstanding
+        if items is None:
+            items = self._outstanding = Items(self)
         return items
+
+    def _snapshot_refs(self) -> int:
+        """The references to the outstanding snapshot (0 if none), counted alike at every call."""
+        items = self._outstanding
+        if items is None:
+            return 0
+        return _refcount(items)
 
     def freeze(self) -> None:
         """Call before the shared reducer changes: a snapshot someone holds keeps its items."""
-        ref = self._outstanding
-        if ref is not None:
-            held = ref()
-            if held is not None and held._items is None:
-                held._materialize()
+        refs = self._snapshot_refs()
+        if refs == 0:
+            return
+        items = self._outstanding
+        assert items is not None
+        if refs > _UNSHARED_REFS:  # someone else holds it: it keeps the items it shows now
+            items._materialize()
+            self._outstanding = None
+        elif items._items is not None:  # read, then let go: it follows the view again
+            items._items = None
+            items._view = self
 
     def apply(self, delta: GroupDelta) -> Sequence[ItemValidationError]:
         """Follow one reducer delta (after :meth:`freeze`); return its validation errors."""
         self._cache = None
-        self._outstanding = None
         op = delta.op
         if op != _RESET and self._plain:
             return _NO_ERRORS  # no order and no models to follow: reading state.items is enough
@@ -297,3 +311,15 @@ class GroupView(Generic[T]):
             else:
                 self._cache = tuple([source[entry[3]] for entry in self._index])
         return self._cache
+
+
+def _unshared_refs() -> int:
+    """The count ``GroupView._snapshot_refs`` gives when only the view holds its snapshot."""
+    if not hasattr(sys, "getrefcount"):
+        return 0  # no reference counts: every snapshot counts as kept
+    view: GroupView[Any] = GroupView(GroupState())
+    view.snapshot()
+    return view._snapshot_refs()
+
+
+_UNSHARED_REFS = _unshared_refs()

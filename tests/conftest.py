@@ -6,8 +6,9 @@ tests' loopback connections to that proxy. Every test starts without one; the
 proxy tests set what they need.
 
 ``setup.py`` compiles the sans-I/O core (``_protocol``, ``_state``, ``_views``,
-``_rooms``) with mypyc when it can. With ``MOTIA_CLIENT_COMPILE=0`` the tests
-import those four modules from their ``.py`` sources even where compiled
+``_rooms``, ``_refusals``) and the per-frame path (``_fanout``) with mypyc when
+it can. With ``MOTIA_CLIENT_COMPILE=0`` the tests import those modules from
+their ``.py`` sources even where compiled
 modules are installed, so both builds are tested in one environment
 (``make pytest`` runs the core's tests a second time that way).
 """
@@ -25,7 +26,7 @@ from types import ModuleType
 
 import pytest
 
-CORE = ("_protocol", "_state", "_views", "_rooms")
+CORE = ("_protocol", "_state", "_views", "_rooms", "_refusals", "_fanout")
 PURE = os.environ.get("MOTIA_CLIENT_COMPILE", "1").strip().lower() in ("0", "false", "no", "off")
 
 

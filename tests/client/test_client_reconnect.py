@@ -407,9 +407,16 @@ async def test_a_refused_room_is_not_rejoined_unless_the_token_changed(
         assert conn.joins[0]["groupId"] == "inbox"
         server.refuse = None
         server.store[("todo", "secret")] = {"s": todo("s", "1")}
+        seen: list[tuple[int, MotiaError | None]] = []  # what a listener sees
+        secret.add_change_listener(lambda items: seen.append((len(items), secret.error)))
         await server.drop()  # a new token: the refused room is tried again, and accepted
         conn = await server.wait_conn(3)
         await server.wait_until(lambda: len(conn.joins) == 2)
+        for _ in range(int(WAIT / 0.01)):  # bounded wait for the listener
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+        assert seen[:1] == [(1, None)]  # the refusal is cleared once state flows again
         assert len(await secret.wait_for(lambda items: len(items) == 1, timeout=WAIT)) == 1
         assert secret.error is None
         assert [type(e) for e in errors] == [SubscriptionRefused]

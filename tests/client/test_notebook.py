@@ -299,7 +299,7 @@ def test_a_blocking_subscription_displays_from_its_thread() -> None:
 
 
 def test_items_snapshots_render_like_lists() -> None:
-    items: Items[Any] = Items(None, ({"id": "a"},), 1)
+    items: Items[Any] = Items(None, ({"id": "a"},))
     assert _notebook.render("group", "g", items, state=ConnectionState.OPEN)["text/plain"] == (
         "g · 1 item · open\nid\na"
     )

@@ -12,6 +12,7 @@ import pytest
 from pydantic import BaseModel
 
 from motia_client._exceptions import ItemValidationError
+from motia_client._items import Items
 from motia_client._protocol import StateFrame, decode_frame
 from motia_client._state import GroupState, ItemState
 from motia_client._views import GroupView, ItemView, sort_rank
@@ -352,6 +353,53 @@ def test_a_read_snapshot_never_changes() -> None:
     group.set({"id": "b"})
     assert held == [{"id": "a"}]
     assert view.snapshot() == [{"id": "a"}, {"id": "b"}]
+
+
+def test_a_snapshot_read_then_let_go_shows_the_next_change() -> None:
+    group = Group()
+    view = group.view(sort_key="rank")
+    group.sync({"id": "a", "rank": 1})
+    assert list(view.snapshot()) == [{"id": "a", "rank": 1}]  # read, then let go
+    group.set({"id": "b", "rank": 0})
+    assert len(view.snapshot()) == 2
+    assert list(view.snapshot()) == [{"id": "b", "rank": 0}, {"id": "a", "rank": 1}]
+    group.delete("b")
+    assert view.snapshot() == [{"id": "a", "rank": 1}]
+
+
+@pytest.mark.parametrize("sort_key", [None, "rank"])
+def test_only_a_kept_snapshot_costs_a_new_one(
+    monkeypatch: pytest.MonkeyPatch, sort_key: str | None
+) -> None:
+    built: list[int] = []  # counts only: a reference here would keep the snapshots
+    original = Items.__init__
+
+    def counting(self: Items[Any], *args: Any) -> None:
+        built.append(1)
+        original(self, *args)
+
+    monkeypatch.setattr(Items, "__init__", counting)
+    group = Group()
+    view = group.view(sort_key=sort_key)
+    group.sync(*({"id": str(n), "rank": n} for n in range(10)))
+    for n in range(100):  # a listener that reads each change and keeps nothing
+        group.set({"id": str(n % 20), "rank": n})
+        snapshot = view.snapshot()
+        assert len(snapshot) == max(10, min(n + 1, 20))
+        if sort_key is not None:
+            assert snapshot[-1]["rank"] == max(n, 9)
+        del snapshot
+    assert len(built) == 1
+    kept = []
+    for n in range(3):  # a listener that keeps each snapshot
+        group.set({"id": "k", "rank": 1000 + n})
+        kept.append(view.snapshot())
+    assert len(built) == 3  # the first kept one was the reused snapshot
+    assert [[item["rank"] for item in items if item["id"] == "k"] for items in kept] == [
+        [1000],
+        [1001],
+        [1002],
+    ]
 
 
 def test_snapshots_are_immutable_sequences() -> None:
