@@ -168,6 +168,7 @@ class GroupTracker(Tracker):
         self.idx = indices(w.n, w.m, w.seed)
         self.expected = final_seqs(w.n, self.idx)
         self.next = 0
+        self.m = w.m
         self.by_id_getter = by_id
         self.ids = [item_id(i) for i in range(w.n)]
         # Where update k's item is: a position in items, or an id in the by-id mapping.
@@ -189,7 +190,9 @@ class GroupTracker(Tracker):
         if self.by_id_getter is None:
             self.source = items
         source, keys, j = self.source, self.keys, self.next
-        stop = min(self.workload.m, j + SCAN_LIMIT)
+        stop = j + SCAN_LIMIT  # not min(): the listener's own cost is charged to the client
+        if stop > self.m:
+            stop = self.m
         while j < stop:
             item = source[keys[j]]
             if item["seq"] == j:
