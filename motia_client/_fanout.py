@@ -127,7 +127,9 @@ def _tell(room: Room[Any]) -> None:
     """Tell every subscriber of ``room`` that its view changed (no validation errors)."""
     members = room.members
     if len(members) == 1:  # the usual case: no copy of the members
-        fanout: Fanout = next(iter(members))._fanout
+        for sub in members:
+            fanout: Fanout = sub._fanout
+            break  # before the call: a listener may change the members
         fanout.changed()
         return
     for sub in list(members):  # a listener may unsubscribe a member

@@ -30,6 +30,8 @@ async def run(args: argparse.Namespace, tracker: Tracker) -> None:
     join = json.dumps({"type": "join", "data": data}).encode()
     finished = asyncio.get_running_loop().create_future()
     loads, time_ns = orjson.loads, time.time_ns
+    # Enum members read once, as the client's transport does (~75 ns per lookup).
+    text, binary, close = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CLOSE
     append = tracker.latencies.append
 
     class Listener(WSListener):
@@ -37,8 +39,9 @@ async def run(args: argparse.Namespace, tracker: Tracker) -> None:
             transport.send(WSMsgType.TEXT, join)
 
         def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-            if frame.msg_type is not WSMsgType.TEXT and frame.msg_type is not WSMsgType.BINARY:
-                if frame.msg_type is WSMsgType.CLOSE:
+            msg_type = frame.msg_type
+            if msg_type is not text and msg_type is not binary:
+                if msg_type is close:
                     transport.disconnect()
                 return
             if not frame.fin:  # the benchmark server never fragments
