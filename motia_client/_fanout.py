@@ -20,7 +20,14 @@ from collections.abc import Callable
 from inspect import isawaitable
 from typing import Any
 
-from motia_client._protocol import MalformedFrame, StateFrame, decode_frame
+from motia_client._protocol import (
+    Frame,
+    MalformedFrame,
+    StateFrame,
+    decode_message,
+    item_change,
+    parse,
+)
 from motia_client._refusals import RefusalProbation
 from motia_client._rooms import Delivery, Room, Router
 from motia_client._views import GroupView, ItemView
@@ -104,18 +111,24 @@ class Dispatcher:
         """
         try:
             router = self.router
-            frame = decode_frame(raw)
-            if type(frame) is StateFrame and not self.probation.active:
-                room = router.direct_room(frame)
-                if room is not None:
-                    errors = room.apply(frame)
+            message = parse(raw)
+            kind, stream, group, item_id, timestamp, data, key = item_change(message)
+            if kind:
+                room = None if self.probation.active else router.direct_room(stream, group)
+                if room is not None:  # the hot path: no frame object at all
+                    errors = room.change(kind, key, timestamp, data)
                     if errors is None:
                         return  # stale or an exact duplicate: nobody is told
                     if not errors:
                         _tell(room)
                         return
-                    self.deliver_all([Delivery(room, frame, errors)])
+                state_frame = StateFrame(kind, stream, group, item_id, timestamp, data, key)  # type: ignore[arg-type]
+                if room is not None:  # applied already, with validation errors to report
+                    self.deliver_all([Delivery(room, state_frame, errors)])
                     return
+                frame: Frame = state_frame
+            else:
+                frame = decode_message(message, raw)
             deliveries = router.route(raw, frame)
             if deliveries:
                 self.deliver_all(deliveries)

@@ -27,14 +27,18 @@ except ImportError:  # pragma: no cover - exercised where orjson is absent
 __all__ = [
     "CustomEvent",
     "Frame",
+    "ItemChange",
     "MalformedFrame",
     "Refusal",
     "StateFrame",
     "decode_frame",
+    "decode_message",
     "dumps",
     "encode_join",
     "encode_leave",
+    "item_change",
     "loads",
+    "parse",
 ]
 
 StateKind = Literal["sync", "create", "update", "delete"]
@@ -189,42 +193,72 @@ def decode_frame(raw: str | bytes) -> Frame:
     Returns a :class:`StateFrame`, :class:`CustomEvent` or :class:`Refusal`,
     or a :class:`MalformedFrame` saying what is wrong with it.
     """
+    message = parse(raw)
+    kind, stream, group, item_id, timestamp, data, key = item_change(message)
+    if kind:
+        return StateFrame(kind, stream, group, item_id, timestamp, data, key)  # type: ignore[arg-type]
+    return decode_message(message, raw)
+
+
+def parse(raw: str | bytes) -> Any:
+    """The JSON value of a frame, or a :class:`MalformedFrame` if it is not JSON; never raises."""
     try:
-        message = loads(raw)
+        return loads(raw)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
         return MalformedFrame(f"not JSON ({type(exc).__name__})", _preview(raw))
-    if type(message) is dict:  # the hot path: a well-formed update or create
-        envelope: dict[str, Any] = message  # typed: compiled, these are direct dict calls
-        try:
-            event = envelope["event"]
-            if type(event) is dict:
-                body: dict[str, Any] = event
-                kind = body["type"]
-                if type(kind) is str and (kind == "update" or kind == "create"):
-                    data = body["data"]
-                    stream = envelope["streamName"]
-                    group = envelope["groupId"]
-                    timestamp = envelope["timestamp"]
-                    item_id = envelope.get("id")
-                    if (
-                        type(data) is dict
-                        and type(stream) is str
-                        and type(group) is str
-                        and type(timestamp) is int
-                        and (item_id is None or type(item_id) is str)
-                    ):
-                        item: dict[str, Any] = data
-                        own = item.get("id")
-                        key = own if type(own) is str else item_id
-                        if key is not None:
-                            return StateFrame(kind, stream, group, item_id, timestamp, data, key)  # type: ignore[arg-type]  # "update" or "create"
-        except KeyError:  # not that shape: the checks below say what it is
-            pass
-    return _decode_message(message, raw)
 
 
-def _decode_message(message: Any, raw: str | bytes) -> Frame:
-    """Check a decoded message field by field; every way it can be wrong has its reason."""
+# (kind, stream, group, item_id, timestamp, data, key) of an item change; kind "" if none.
+ItemChange = tuple[str, str, str, str | None, int, Any, str]
+_NO_CHANGE: ItemChange = ("", "", "", None, 0, None, "")
+
+
+def item_change(message: Any) -> ItemChange:
+    """The fields of a well-formed ``update`` or ``create`` (the usual frame), or ``kind`` "".
+
+    The hot path of decoding, without a frame object: compiled, the tuple is
+    returned by value, so the dispatcher allocates nothing for it. Anything
+    else is left to :func:`decode_message`, which says what it is.
+    """
+    if type(message) is not dict:
+        return _NO_CHANGE
+    envelope: dict[str, Any] = message  # typed: compiled, these are direct dict calls
+    try:
+        event = envelope["event"]
+        if type(event) is not dict:
+            return _NO_CHANGE
+        body: dict[str, Any] = event
+        kind = body["type"]
+        if type(kind) is not str or (kind != "update" and kind != "create"):
+            return _NO_CHANGE
+        data = body["data"]
+        stream = envelope["streamName"]
+        group = envelope["groupId"]
+        timestamp = envelope["timestamp"]
+    except KeyError:
+        return _NO_CHANGE
+    item_id = envelope.get("id")
+    if (
+        type(data) is not dict
+        or type(stream) is not str
+        or type(group) is not str
+        or type(timestamp) is not int
+        or (item_id is not None and type(item_id) is not str)
+    ):
+        return _NO_CHANGE
+    item: dict[str, Any] = data
+    own = item.get("id")
+    key = own if type(own) is str else item_id
+    if key is None:
+        return _NO_CHANGE
+    return (kind, stream, group, item_id, timestamp, data, key)
+
+
+def decode_message(message: Any, raw: str | bytes) -> Frame:
+    """Check a parsed message field by field; every way it can be wrong has its reason."""
+    if type(message) is MalformedFrame:
+        malformed: MalformedFrame = message
+        return malformed
     if type(message) is not dict:
         return MalformedFrame("not a JSON object", _preview(raw))
     stream = message.get("streamName")

@@ -40,7 +40,7 @@ from motia_client._protocol import (
     encode_leave,
     loads,
 )
-from motia_client._state import GroupState, ItemState, Op
+from motia_client._state import GroupDelta, GroupState, ItemState, Op
 from motia_client._views import GroupView, ItemView
 
 __all__ = ["Delivery", "Room", "RoomKey", "Router"]
@@ -80,30 +80,53 @@ class Room(Generic[S]):
         subscriber (an empty mapping when there are none, the usual case).
         """
         state = self.state
-        members = self.members
-        errors: dict[S, Sequence[ItemValidationError]] | None = None
         if type(state) is GroupState:
-            for view in members.values():
-                cast(GroupView[Any], view).freeze()
-            delta = state.apply(frame)
-            if delta is None:
-                return None
-            plain_ok = delta.op != _RESET  # an item change: plain views only drop their cache
-            for sub, view in members.items():
-                group_view = cast(GroupView[Any], view)
-                if plain_ok and group_view._plain:  # GroupView.apply, inlined
-                    group_view._cache = None
-                    continue
-                found = group_view.apply(delta)
-                if found:
-                    errors = errors or {}
-                    errors[sub] = found
-            return errors or _NO_ERRORS
+            self._freeze()
+            return self._follow(state.apply(frame))
         assert type(state) is ItemState
         if not state.apply(frame):
             return None
-        for sub, view in members.items():
+        errors: dict[S, Sequence[ItemValidationError]] | None = None
+        for sub, view in self.members.items():
             found = view.refresh()  # type: ignore[union-attr]
+            if found:
+                errors = errors or {}
+                errors[sub] = found
+        return errors or _NO_ERRORS
+
+    def change(
+        self, kind: str, key: str, timestamp: int, data: Any
+    ) -> Mapping[S, Sequence[ItemValidationError]] | None:
+        """:meth:`apply` for an item-level frame of a group room, given by its fields."""
+        state = self.state
+        assert type(state) is GroupState
+        detail = not self._freeze()
+        return self._follow(state.change(kind, key, timestamp, data, detail))
+
+    def _freeze(self) -> bool:
+        """Before the group changes: a snapshot someone holds keeps its items.
+
+        Returns whether every view is plain (no order, no model to follow).
+        """
+        plain = True
+        for view in self.members.values():
+            group_view = cast(GroupView[Any], view)
+            group_view.freeze()
+            plain = plain and group_view._plain
+        return plain
+
+    def _follow(self, delta: GroupDelta | None) -> Mapping[S, Sequence[ItemValidationError]] | None:
+        """Bring every view of a group room up to date with ``delta``."""
+        if delta is None:
+            return None
+        errors: dict[S, Sequence[ItemValidationError]] | None = None
+        plain_ok = delta.op != _RESET  # an item change: plain views only drop their cache
+        for sub, view in self.members.items():
+            group_view = cast(GroupView[Any], view)
+            if plain_ok and group_view._plain:  # GroupView.apply, inlined
+                group_view._cache = None
+                continue
+            found = group_view.apply(delta)
             if found:
                 errors = errors or {}
                 errors[sub] = found
@@ -291,8 +314,8 @@ class Router(Generic[S]):
     def receive(self, raw: str | bytes) -> list[Delivery | MalformedFrame]:
         """Decode one received frame and apply it; return what the subscribers must hear."""
         frame = decode_frame(raw)
-        if type(frame) is StateFrame:
-            room = self.direct_room(frame)
+        if type(frame) is StateFrame and frame.kind != "sync":
+            room = self.direct_room(frame.stream, frame.group)
             if room is not None:
                 errors = room.apply(frame)
                 if errors is None:
@@ -300,19 +323,19 @@ class Router(Generic[S]):
                 return [tuple.__new__(Delivery, (room, frame, errors))]
         return self.route(raw, frame)
 
-    def direct_room(self, frame: StateFrame) -> Room[S] | None:
-        """The one room an item change goes to when there are no copies to suppress, else None.
+    def direct_room(self, stream: str, group: str) -> Room[S] | None:
+        """The group room an item-level state frame goes to when no copy can arrive, or None.
 
         The hot path: with no item rooms, an item-level frame concerns its group's
-        room only. ``None`` means :meth:`route` decides (it also ignores the
-        frames of rooms that are unknown or refused).
+        room only, and the server sends one copy. ``None`` means :meth:`route`
+        decides (it also ignores the frames of rooms that are unknown or refused).
         """
-        if self._item_rooms or frame.item_id is None or frame.kind == "sync":
+        if self._item_rooms:
             return None
         room = self._last_group
-        if room is None or room.group != frame.group or room.stream != frame.stream:
+        if room is None or room.group != group or room.stream != stream:
             # Comparing two names is cheaper than hashing them: each frame's are new strings.
-            room = self.rooms.get((frame.stream, frame.group, None))
+            room = self.rooms.get((stream, group, None))
             if room is None:
                 return None
             self._last_group = room

@@ -34,7 +34,7 @@ from typing import Any, Final, final
 
 from motia_client._protocol import StateFrame
 
-__all__ = ["NEVER", "GroupDelta", "GroupState", "ItemState", "Op"]
+__all__ = ["CHANGED", "NEVER", "GroupDelta", "GroupState", "ItemState", "Op"]
 
 NEVER = _NEVER = -(1 << 62)  # older than any timestamp
 _ONLY_STR = {str}
@@ -88,6 +88,8 @@ class GroupDelta:
 
 _UPSERT = Op.UPSERT
 _REMOVE = Op.REMOVE
+# What GroupState.change returns without detail: an item changed (which, and how, untold).
+CHANGED: Final = GroupDelta(_UPSERT, None, None, None)
 
 
 class ItemState:
@@ -141,13 +143,19 @@ class GroupState:
 
     def apply(self, frame: StateFrame) -> GroupDelta | None:
         """Apply one state frame; return what changed, or ``None`` if nothing did."""
-        kind = frame.kind
-        timestamp = frame.timestamp
-        key = frame.key
-        new = frame.data
-        if kind == "sync":
-            return self._sync(timestamp, new)
-        assert key is not None  # decode_frame guarantees a key for item-level kinds
+        if frame.kind == "sync":
+            return self._sync(frame.timestamp, frame.data)
+        assert frame.key is not None  # decode_frame guarantees a key for item-level kinds
+        return self.change(frame.kind, frame.key, frame.timestamp, frame.data)
+
+    def change(
+        self, kind: str, key: str, timestamp: int, new: Any, detail: bool = True
+    ) -> GroupDelta | None:
+        """Apply one item-level frame (``create``, ``update`` or ``delete``) given by its fields.
+
+        Without ``detail`` a change returns :data:`CHANGED` rather than a new
+        delta: enough for views with no order and no model, and one object less.
+        """
         stamps = self._stamps
         if timestamp < stamps.get(key, self.floor):
             return None
@@ -158,7 +166,7 @@ class GroupState:
             if old is None:
                 return None
             del items[key]
-            return GroupDelta(_REMOVE, key, old, None)
+            return GroupDelta(_REMOVE, key, old, None) if detail else CHANGED
         if old is not None:
             try:
                 if old is new or old == new:
@@ -166,7 +174,7 @@ class GroupState:
             except RecursionError:
                 pass  # too deeply nested to compare: treat it as a change
         items[key] = new
-        return GroupDelta(_UPSERT, key, old, new)
+        return GroupDelta(_UPSERT, key, old, new) if detail else CHANGED
 
     def _sync(self, timestamp: int, data: list[Any]) -> GroupDelta | None:
         if timestamp < self.floor:

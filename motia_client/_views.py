@@ -200,8 +200,8 @@ class GroupView(Generic[T]):
         if refs > _UNSHARED_REFS:  # someone else holds it: it keeps the items it shows now
             items._materialize()
             self._outstanding = None
-        elif items._items is not None:  # read, then let go: it follows the view again
-            items._items = None
+        elif self._cache is not None:  # it may have been read (reading builds the cache), then
+            items._items = None  # let go: it follows the view again
             items._view = self
 
     def apply(self, delta: GroupDelta) -> Sequence[ItemValidationError]:

@@ -362,6 +362,27 @@ async def test_model_validates_each_item_on_its_own(
         assert typed.items_by_id["b"].createdAt == "3"
 
 
+async def test_a_group_only_client_reports_an_update_that_breaks_the_model_once(
+    server: WsServer, make_client: MakeClient
+) -> None:
+    # No item subscription: updates take the client's direct (compiled) path.
+    server.store[("todo", "inbox")] = {"a": todo("a", "1")}
+    async with make_client(server.url) as client:
+        typed = client.subscribe_group("todo", "inbox", model=Todo)
+        errors: list[MotiaError] = []
+        typed.on_error(errors.append)
+        seen: list[list[str]] = []
+        typed.add_change_listener(lambda items: seen.append([t.id for t in items]))
+        await typed.wait_for(lambda items: len(items) == 1, timeout=WAIT)
+        await server.set("todo", "inbox", {"id": "a", "description": None})
+        assert await typed.wait_for(lambda items: len(items) == 0, timeout=WAIT) == []
+        await server.set("todo", "inbox", todo("b", "2"))
+        items = await typed.wait_for(lambda items: len(items) == 1, timeout=WAIT)
+        assert [t.id for t in items] == ["b"]
+        assert [(type(e), e.item_id) for e in errors] == [(ItemValidationError, "a")]  # type: ignore[attr-defined]
+        assert seen == [["a"], [], ["b"]]
+
+
 # -- exact frames: the Motia 0.x quirks (PROTOCOL.md section 4) --------------------------
 
 
