@@ -49,9 +49,9 @@ def _wanted() -> bool:
     return True
 
 
-def _remove_in_place_build() -> None:
+def _remove_in_place_build(in_place: bool = IN_PLACE) -> None:
     """Delete compiled core modules left in the source tree: they would shadow the sources."""
-    if not IN_PLACE:
+    if not in_place:
         return  # a wheel build leaves the developer's in-place build alone
     package = ROOT / "motia_client"
     for name in (*CORE, "_core__mypyc"):
@@ -109,6 +109,10 @@ class OptionalBuildExt(build_ext):
         # also loads setup.py for the metadata, which finalizes this command too.
         if self.distribution.ext_modules == STAND_IN and not METADATA_ONLY & set(sys.argv):
             self.distribution.ext_modules = _extensions()
+            if not self.distribution.ext_modules:
+                # Nothing to build, so run() may never be called: drop an older in-place
+                # build now (pip's editable install builds in place without saying so).
+                _remove_in_place_build(IN_PLACE or bool(self.inplace))
         super().finalize_options()
 
     def run(self) -> None:
@@ -128,7 +132,8 @@ class OptionalBuildExt(build_ext):
         for ext in self.extensions:
             Path(self.get_ext_fullpath(ext.name)).unlink(missing_ok=True)
         Path(self.build_lib, BUILD_INFO).unlink(missing_ok=True)
-        _remove_in_place_build()
+        # pip's editable install builds in place without saying so on the command line.
+        _remove_in_place_build(IN_PLACE or bool(self.inplace))
         self.extensions = []
         self.distribution.ext_modules = []
 
