@@ -34,7 +34,10 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from motia_client import AsyncStreamClient, ConnectRequest, MotiaConnectionError, ReconnectPolicy
-from motia_client._rooms import Router
+from motia_client._fanout import Dispatcher, Fanout
+from motia_client._protocol import StateFrame
+from motia_client._refusals import RefusalProbation
+from motia_client._rooms import Delivery, Router
 from tests.reliability.harness import wait_until
 
 __all__ = [
@@ -485,6 +488,65 @@ def router_survives_frames(frames: list[str | bytes]) -> None:
     assert list(group.snapshot()) == expected["group"]  # type: ignore[union-attr]
     assert item.value == expected["item"]  # type: ignore[union-attr]
     assert list(other.snapshot()) == expected["other"]  # type: ignore[union-attr]
+
+
+class _Member:
+    """A stand-in subscription for :class:`Dispatcher`: counts how often it is told of a change."""
+
+    def __init__(self) -> None:
+        self.changes = 0
+        self._fanout = Fanout([self._listener], [], self._general, self._spawn)
+
+    def _listener(self, state: Any) -> None:
+        self.changes += 1
+
+    def _general(self, errors: Any) -> None:
+        raise AssertionError("one listener and no waiter: the fanout's own path")
+
+    def _spawn(self, awaitable: Any, what: str) -> None:
+        raise AssertionError("a plain listener returns None")
+
+
+def dispatcher_matches_router(frames: list[str | bytes]) -> None:
+    """The same frames through ``Dispatcher.dispatch`` and ``Router.receive`` end alike.
+
+    A group-only client takes the dispatcher's direct path (no frame object, the
+    fields applied straight to the room): the states and the number of changes
+    each subscriber hears must be those of the router's general path.
+    """
+    names = [("s", "g", None), ("s", "g", "n"), ("t", "g", None)]
+    reference: Router[str] = Router()
+    heard: dict[str, int] = {}
+    reference_views = [
+        reference.add(f"{i}", s, g, sort_key=k)[1] for i, (s, g, k) in enumerate(names)
+    ]
+    router: Router[_Member] = Router()
+    members = [_Member() for _ in names]
+    views = []
+    for member, (stream, group, sort_key) in zip(members, names, strict=True):
+        _, view, _ = router.add(member, stream, group, sort_key=sort_key)
+        member._fanout.view = view
+        views.append(view)
+
+    def deliver_all(deliveries: list[Any]) -> None:
+        for delivery in deliveries:
+            if isinstance(delivery, Delivery) and isinstance(delivery.frame, StateFrame):
+                for member in delivery.room.members:
+                    member.changes += 1
+
+    dispatcher = Dispatcher(router, RefusalProbation(), deliver_all)
+    reference.connection_made()
+    router.connection_made()
+    with production_recursion_limit():
+        for raw in [*frames, *check_frames(3)]:
+            for delivery in reference.receive(raw):
+                if isinstance(delivery, Delivery) and isinstance(delivery.frame, StateFrame):
+                    for sub in delivery.room.members:
+                        heard[sub] = heard.get(sub, 0) + 1
+            dispatcher.dispatch(raw)
+    assert [m.changes for m in members] == [heard.get(f"{i}", 0) for i in range(len(names))]
+    for view, expected in zip(views, reference_views, strict=True):
+        assert list(view.snapshot()) == list(expected.snapshot())  # type: ignore[union-attr]
 
 
 # -- through a real socket ------------------------------------------------------------------

@@ -37,6 +37,8 @@ from tests.reliability.fuzz_sse import (
 from tests.reliability.fuzzing import (
     FRAMES,
     client_survives,
+    dispatcher_matches_router,
+    hostile_frame,
     production_recursion_limit,
     router_survives,
     router_survives_frames,
@@ -62,6 +64,21 @@ def test_router_receive_survives_generated_frames(frames: list[str | bytes]) -> 
 @given(SEEDS, st.integers(20, 60))
 def test_router_receive_survives_mutated_frames(seed: int, count: int) -> None:
     router_survives(random.Random(seed), count)
+
+
+@SHORT
+@given(st.lists(FRAMES, min_size=1, max_size=30))
+def test_the_dispatchers_direct_path_matches_the_router(frames: list[str | bytes]) -> None:
+    dispatcher_matches_router(frames)
+
+
+@SHORT
+@given(SEEDS, st.integers(20, 60))
+def test_the_dispatchers_direct_path_matches_the_router_on_mutated_frames(
+    seed: int, count: int
+) -> None:
+    rng = random.Random(seed)
+    dispatcher_matches_router([hostile_frame(rng, huge=2_000) for _ in range(count)])
 
 
 @settings(SHORT, max_examples=60)
