@@ -22,7 +22,9 @@ checked against the workload, so a side that skips work fails loudly.
 Rates are frames per second of this process's CPU time (``time.process_time``), which
 other processes on the machine disturb less than wall time; the median of ``--reps``.
 The "dict floor" is a bare ``items[key] = item`` per decoded frame on the same group: the
-machine's memory-bound limit for any dict-based client at that N.
+machine's memory-bound limit for any dict-based client at that N. The "rules floor" adds,
+inline, the two checks every frame must pass (the per-item stale-frame stamp and the
+exact-duplicate check): the least any client keeping PROTOCOL.md's rules can do.
 
     python -m benchmarks.apply               # N = 100 .. 100,000, both sort modes, 3 reps
     python -m benchmarks.apply --quick       # 1 rep, shorter runs
@@ -194,6 +196,32 @@ def dict_floor(
     return run, items, []
 
 
+def rules_floor(
+    n: int, sort_key: str | None, sync: str, frames: Sequence[str], budget: float
+) -> tuple[Run, dict[str, Any], list[Any]]:
+    """The dict floor plus the two rules every frame must pass (PROTOCOL.md section 5).
+
+    The per-item stale-frame stamp and the exact-duplicate check, written inline:
+    the least work any client that keeps those rules does per frame.
+    """
+    items = {item["id"]: item for item in orjson.loads(sync)["event"]["data"]}
+    stamps: dict[str, int] = {}
+
+    def apply_chunk(chunk: Sequence[StateFrame]) -> None:
+        for frame in chunk:
+            key, new, timestamp = frame.key, frame.data, frame.timestamp
+            assert key is not None
+            if timestamp < stamps.get(key, 0):
+                continue
+            stamps[key] = timestamp
+            if items.get(key) == new:
+                continue
+            items[key] = new
+
+    run = timed(frames, apply_chunk, budget, ours_decode)
+    return run, items, []
+
+
 # -- the official client ----------------------------------------------------
 
 
@@ -313,6 +341,9 @@ def measure(
         if sort_key is None:
             run, _, _ = dict_floor(n, sort_key, sync, frames, budget)
             record("floor", run)
+            run, by_id, _ = rules_floor(n, sort_key, sync, frames, budget)
+            check("rules floor", n, idx, run.applied, list(by_id.values()), sort_key)
+            record("rules", run)
         if module is not None:
             run, state = official_pre(module, sort_key, sync, frames, budget)
             check("official pre-decoded", n, idx, run.applied, state, sort_key)
@@ -351,16 +382,17 @@ def report(results: dict[tuple[int, str | None], Cell], official: str, reps: int
     print(
         "| N | sort key | ours pre-decoded | official pre-decoded | ours/official "
         "| ours raw (Router.receive) | official raw (json.loads + _dispatch) | ours/official "
-        "| dict floor |"
+        "| dict floor | rules floor |"
     )
-    print("|" + "---|" * 9)
+    print("|" + "---|" * 10)
     for (n, sort_key), cell in sorted(results.items(), key=lambda kv: (kv[0][1] or "", kv[0][0])):
         ours_pre, official_pre = cell.get("ours_pre"), cell.get("official_pre")
         ours_raw, official_raw = cell.get("ours_raw"), cell.get("official_raw")
         print(
             f"| {n:,} | {sort_key or '-'} | {fmt(ours_pre)} | {fmt(official_pre)} "
             f"| {ratio(ours_pre, official_pre)} | {fmt(ours_raw)} | {fmt(official_raw)} "
-            f"| {ratio(ours_raw, official_raw)} | {fmt(cell.get('floor'))} |"
+            f"| {ratio(ours_raw, official_raw)} | {fmt(cell.get('floor'))} "
+            f"| {fmt(cell.get('rules'))} |"
         )
     print()
     ok = True
