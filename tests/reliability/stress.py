@@ -44,6 +44,8 @@ from tests.reliability.fuzz_sse import (
 from tests.reliability.fuzzing import (
     FRAMES,
     client_survives,
+    dispatcher_matches_router,
+    hostile_frame,
     production_recursion_limit,
     router_survives,
     router_survives_frames,
@@ -186,6 +188,11 @@ def _stub_socket_run(dialect: str, count: int) -> int:
     return asyncio.run(stub_socket_survives(7, count, 5, dialect))["frames"]
 
 
+def _hostile_frames(seed: int, count: int) -> list[str | bytes]:
+    rng = random.Random(seed)
+    return [hostile_frame(rng, huge=2_000) for _ in range(count)]
+
+
 def fuzz(quick: bool = False) -> Report:
     """Every fuzz property of the short tests, with many more examples."""
     scale = 0.02 if quick else 1
@@ -211,6 +218,15 @@ def fuzz(quick: bool = False) -> Report:
             _n(5000, scale), seeds, lambda s: router_survives(random.Random(s[0]), s[1])
         ),
         "examples (20-60 seeded hostile frames each)",
+    )
+    timed(
+        "dispatcher_vs_router",
+        lambda: _hypothesis(
+            _n(2000, scale),
+            seeds,
+            lambda s: dispatcher_matches_router(_hostile_frames(s[0], s[1])),
+        ),
+        "examples (20-60 seeded frames through both paths)",
     )
     timed(
         "client_in_memory",
@@ -271,6 +287,7 @@ def fuzz(quick: bool = False) -> Report:
     frames = figures["client_socket_websockets"] + figures["client_socket_picows"]
     _say(
         f"FUZZ: {figures['router_generated'] + figures['router_mutated']} router examples, "
+        f"{figures['dispatcher_vs_router']} dispatcher-against-router examples, "
         f"{figures['client_in_memory']} running-client examples, {frames} frames over real "
         f"sockets, {figures['stub_socket_motia'] + figures['stub_socket_iii']} hostile frames "
         f"and {figures['stub_tcp']} raw TCP connections into the stub, {figures['stub_http']} "
