@@ -33,6 +33,10 @@ Listener = Callable[..., Any]
 _CLOSED = object()  # queue sentinel: the subscription ended
 
 
+def _ended(errors: Any) -> None:
+    """What an ended subscription's fanout calls instead of it: nothing is heard any more."""
+
+
 class Subscription(Generic[S]):
     """The common part of item and group subscriptions; ``S`` is the state type."""
 
@@ -223,11 +227,13 @@ class Subscription(Generic[S]):
         self.closed = True
         for queue in self._waiters:
             queue.put_nowait(_CLOSED)
-        # Nothing more will be heard: let go of the listeners and what they hold.
+        # Nothing more will be heard: let go of the listeners and what they hold,
+        # and of the fanout's way back here (freed at once, not by a later collection).
         self._change_listeners.clear()
         self._event_listeners.clear()
         self._any_event_listeners.clear()
         self._error_listeners.clear()
+        self._fanout.general = _ended
 
     def _raise_if_ended(self, closed_ok: bool = False) -> None:
         if self.error is not None:

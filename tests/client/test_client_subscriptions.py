@@ -4,7 +4,9 @@ and the Motia 0.x quirks of PROTOCOL.md section 4."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -128,6 +130,28 @@ async def test_one_join_per_room_and_a_leave_only_from_the_last_subscriber(
         await probe.close()
         await server.wait_until(lambda: server.live_subs() == 0)
         assert all(sub.closed for sub in (*groups, *items))
+
+
+async def test_a_closed_subscription_and_its_items_are_freed_at_once(
+    server: WsServer, make_client: MakeClient
+) -> None:
+    # Freed by reference counting, not at some later garbage collection: a big
+    # group's items must not outlive the subscription that held them.
+    server.store[("todo", "inbox")] = {"a": todo("a", "1")}
+    async with make_client(server.url) as client:
+        sub = client.subscribe_group("todo", "inbox")
+        sub.add_change_listener(lambda items: None)
+        await sub.wait_for(lambda items: len(items) == 1, timeout=WAIT)
+        await server.set("todo", "inbox", todo("b", "2"))
+        await sub.wait_for(lambda items: len(items) == 2, timeout=WAIT)
+        gone = weakref.ref(sub)
+        gc.disable()
+        try:
+            await sub.close()
+            del sub
+            assert gone() is None
+        finally:
+            gc.enable()
 
 
 async def test_subscribe_then_close_at_once_keeps_join_and_leave_in_order(
