@@ -7,6 +7,7 @@ and a view builds one only when the previous one was kept by someone.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, TypeVar, overload
 
@@ -69,3 +70,12 @@ class Items(Sequence[T]):
 
     def __repr__(self) -> str:
         return f"Items({list(self._materialize())!r})"
+
+    def __copy__(self) -> Items[T]:
+        return self  # immutable, like a tuple (a copy of a lazy one would follow the group)
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Items[T]:
+        return Items(None, copy.deepcopy(self._materialize(), memo))
+
+    def __reduce__(self) -> tuple[type[Items[T]], tuple[None, tuple[T, ...]]]:
+        return (Items, (None, self._materialize()))  # pickled with its items, not its view

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import gc
 import json
+import pickle
 import random
 from collections.abc import Callable
 from typing import Any
@@ -400,6 +402,18 @@ def test_only_a_kept_snapshot_costs_a_new_one(
         [1001],
         [1002],
     ]
+
+
+def test_copied_and_pickled_snapshots_keep_their_items() -> None:
+    group = Group()
+    view = group.view()
+    group.sync({"id": "a"})
+    lazy = view.snapshot()  # taken, not read: a copy must not follow the group either
+    shallow, deep, pickled = copy.copy(lazy), copy.deepcopy(lazy), pickle.dumps(lazy)
+    group.set({"id": "b"})
+    assert shallow == deep == pickle.loads(pickled) == [{"id": "a"}]
+    assert isinstance(pickle.loads(pickled), Items)
+    assert view.snapshot() == [{"id": "a"}, {"id": "b"}]
 
 
 def test_snapshots_are_immutable_sequences() -> None:
