@@ -476,7 +476,7 @@ class AsyncStreamClient:
                         sub._changed(errors.get(sub))
                 else:
                     for sub in tuple(room.members):
-                        sub._changed(None)
+                        sub._fanout.changed()
                 continue
             members = tuple(room.members)
             if type(frame) is CustomEvent:

@@ -312,16 +312,13 @@ class Router(Generic[S]):
     # -- receiving ------------------------------------------------------------
 
     def receive(self, raw: str | bytes) -> list[Delivery | MalformedFrame]:
-        """Decode one received frame and apply it; return what the subscribers must hear."""
-        frame = decode_frame(raw)
-        if type(frame) is StateFrame and frame.kind != "sync":
-            room = self.direct_room(frame.stream, frame.group)
-            if room is not None:
-                errors = room.apply(frame)
-                if errors is None:
-                    return []
-                return [tuple.__new__(Delivery, (room, frame, errors))]
-        return self.route(raw, frame)
+        """Decode one received frame and apply it; return what the subscribers must hear.
+
+        The sans-I/O entry point. A running client goes through
+        ``_fanout.Dispatcher`` instead, which takes :meth:`direct_room` for the
+        usual frame and :meth:`route` for the rest.
+        """
+        return self.route(raw, decode_frame(raw))
 
     def direct_room(self, stream: str, group: str) -> Room[S] | None:
         """The group room an item-level state frame goes to when no copy can arrive, or None.

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import types
 from collections.abc import AsyncGenerator, Callable, Mapping
@@ -177,6 +176,11 @@ class Subscription(Generic[S]):
     # -- what the client calls ----------------------------------------------------
 
     def _changed(self, errors: list[Any] | None) -> None:
+        """The state changed: report ``errors``, call every listener, wake every waiter.
+
+        The general case; the usual one (one listener, no waiter, no errors) is
+        :meth:`Fanout.changed <motia_client._fanout.Fanout.changed>`, compiled.
+        """
         self.error = None  # state flows again (e.g. rejoined with a new token)
         if errors:
             for error in errors:
@@ -184,17 +188,8 @@ class Subscription(Generic[S]):
         listeners = self._change_listeners
         if listeners:  # no listener: no snapshot to build
             state = self._current()
-            if len(listeners) == 1:  # the usual case, with _call inlined: the hot path
-                try:
-                    result = listeners[0](state)
-                except Exception:
-                    logger.exception("a listener raised; the other listeners still run")
-                else:
-                    if result is not None and inspect.isawaitable(result):
-                        self._client._spawn(result, "listener")
-            else:
-                for listener in tuple(listeners):
-                    self._client._call(listener, state)
+            for listener in tuple(listeners):
+                self._client._call(listener, state)
         if self._waiters:
             frozen = self._frozen_state()
             for queue in self._waiters:
