@@ -9,8 +9,9 @@ of PyPI ``motia==1.0.4rc1``), in one process, no sockets, same frames:
   once applied. Ours = ``Room.apply`` (the shared reducer and the subscriber's view,
   what the router calls per frame); official = ``StreamGroupSubscription.listener(message)``.
 * **raw**: text frames through each client's receive path, decoding included. Ours =
-  ``Router.receive(text)``; official = ``json.loads`` + ``StreamClient._dispatch`` (its
-  ``_receive_loop`` body).
+  ``AsyncStreamClient``'s per-frame path (``_fanout.Dispatcher.dispatch``, what a
+  transport calls per message); official = ``json.loads`` + ``StreamClient._dispatch``
+  (its ``_receive_loop`` body).
 
 Nobody listens to changes on either side (the official client still rebuilds and, with
 a sort key, re-sorts its item list on every update; ours builds nothing until read).
@@ -46,6 +47,7 @@ from typing import Any
 import orjson
 
 from benchmarks.workload import final_seqs, indices, item_id, make_item
+from motia_client import AsyncStreamClient
 from motia_client._protocol import StateFrame, decode_frame
 from motia_client._rooms import Router
 from motia_client._state import GroupState
@@ -167,20 +169,23 @@ def ours_pre(
 def ours_raw(
     n: int, sort_key: str | None, sync: str, frames: Sequence[str], budget: float
 ) -> tuple[Run, dict[str, Any], list[Any]]:
-    router: Router[str] = Router()
-    router.connection_made()
-    room, view, _ = router.add("bench", STREAM, GROUP, sort_key=sort_key)
-    router.receive(sync)
+    """Text frames through the client's per-frame path (``Dispatcher.dispatch``), no socket."""
+    client = AsyncStreamClient("ws://127.0.0.1:9/unused", reconnect=False)
+    sub = client.subscribe_group(STREAM, GROUP, sort_key=sort_key)
+    router = client._router
+    router.connection_made()  # as if the socket were open: frames are applied
+    client._dispatch(sync)
 
-    def receive(chunk: Sequence[str]) -> None:
-        deliver = router.receive
+    def dispatch(chunk: Sequence[str]) -> None:
+        deliver = client._dispatch
         for raw in chunk:
             deliver(raw)
 
-    run = timed(frames, receive, budget)
-    assert isinstance(view, GroupView)
+    run = timed(frames, dispatch, budget)
+    room = router.room_of(sub)
+    assert room is not None
     assert isinstance(room.state, GroupState)
-    return run, room.state.items, list(view.snapshot())
+    return run, room.state.items, list(sub.state)
 
 
 def dict_floor(
@@ -375,13 +380,13 @@ def report(results: dict[tuple[int, str | None], Cell], official: str, reps: int
     print(f"official = {official}")
     print(
         "pre-decoded: decoding excluded on both sides (ours StateFrame, official dict); "
-        "raw: decoding included on both sides (ours orjson via Router.receive, official "
+        "raw: decoding included on both sides (ours orjson via the client's Dispatcher, official "
         "stdlib json as its _receive does)"
     )
     print()
     print(
         "| N | sort key | ours pre-decoded | official pre-decoded | ours/official "
-        "| ours raw (Router.receive) | official raw (json.loads + _dispatch) | ours/official "
+        "| ours raw (Dispatcher.dispatch) | official raw (json.loads + _dispatch) | ours/official "
         "| dict floor | rules floor |"
     )
     print("|" + "---|" * 10)
