@@ -5,21 +5,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 PACKAGES := motia_client motia_client_tui server_stub
-# The sans-I/O core, compiled with mypyc by setup.py: editing one rebuilds it.
-CORE := $(addprefix motia_client/,_protocol.py _state.py _views.py _rooms.py _refusals.py _fanout.py)
-CORE_TESTS := $(addprefix tests/client/,test_compiled.py test_protocol.py test_state.py \
-	test_views.py test_rooms.py test_model.py test_client_subscriptions.py test_client_errors.py)
 
 .PHONY: demo test lint typecheck pytest bench stress install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.stamp-demo: pyproject.toml setup.py $(CORE) | $(BIN)/python
+$(VENV)/.stamp-demo: pyproject.toml | $(BIN)/python
 	$(PIP) install -e '.[tui,server,fast]'
 	touch $@
 
-$(VENV)/.stamp-dev: pyproject.toml setup.py $(CORE) | $(BIN)/python $(VENV)/.stamp-system
+$(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python $(VENV)/.stamp-system
 	$(PIP) install -e '.[all,dev]'
 	touch $@
 
@@ -43,10 +39,8 @@ lint: $(VENV)/.stamp-dev
 typecheck: $(VENV)/.stamp-dev
 	$(BIN)/mypy --strict $(PACKAGES)
 
-# Everything against the compiled core, then the core's tests against its Python sources.
 pytest: $(VENV)/.stamp-dev
 	$(BIN)/pytest
-	MOTIA_CLIENT_COMPILE=0 $(BIN)/pytest $(CORE_TESTS)
 
 test: lint typecheck pytest
 
@@ -59,5 +53,4 @@ stress: $(VENV)/.stamp-dev
 	$(BIN)/python -m tests.reliability.stress
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build motia_client/_core_build.py
-	rm -f motia_client/*.so motia_client/*.pyd
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build

@@ -63,9 +63,8 @@ class AsyncStreamClient:
     ``auth`` picks how it travels: ``"subprotocol"`` (default, like the official
     clients), ``"header"`` (``Authorization: Bearer``) or ``"query"``
     (``?authToken=``). ``reconnect`` is ``True`` (the default policy), a
-    :class:`ReconnectPolicy`, or ``False``. ``transport`` is ``"auto"`` (picows
-    when the ``fast`` extra is installed, else websockets), ``"websockets"``,
-    ``"picows"`` or a factory (tests inject in-memory transports this way).
+    :class:`ReconnectPolicy`, or ``False``. ``transport`` is ``"auto"`` (the
+    websockets transport) or a factory (tests inject in-memory transports this way).
     ``proxy`` is ``True`` (the default: from ``HTTPS_PROXY``, ``HTTP_PROXY``,
     ``ALL_PROXY`` and ``NO_PROXY``, by the rules of ``websockets.connect``),
     ``None`` (always connect directly) or a proxy URL such as

@@ -4,9 +4,8 @@ A transport factory takes a :class:`ConnectRequest` and returns an open
 :class:`Transport`; the client only sends text, receives frames and closes.
 Keepalive pings run inside the transport (only it owns the socket), and a
 missed pong surfaces as a lost connection from :meth:`Transport.recv`. Tests
-inject an in-memory transport through the same factory. The two real ones,
-``_websockets_transport`` (the default) and ``_picows_transport`` (the
-``fast`` extra), are both :class:`PushTransport`.
+inject an in-memory transport through the same factory. The real one is
+``_websockets_transport``, a :class:`PushTransport`.
 
 Foreign exceptions are translated in each transport, at the boundary: a
 refused upgrade with 401/403 becomes :class:`AuthenticationError`, an
@@ -14,10 +13,7 @@ oversized message :class:`FrameTooLarge`, anything else that breaks the
 connection :class:`MotiaConnectionError`. Redirects are never followed: a
 token must not travel to another host.
 
-Proxies (``_proxy``) follow websockets' rules in both transports. picows takes
-``http://`` and ``https://`` proxies itself; for a SOCKS proxy (or a picows
-without proxy support) ``auto`` uses websockets for that connection, and an
-explicit ``picows`` refuses with ``ValueError`` rather than bypass the proxy.
+Proxies (``_proxy``) follow websockets' rules.
 """
 
 from __future__ import annotations
@@ -41,7 +37,6 @@ __all__ = [
     "Transport",
     "TransportChoice",
     "TransportFactory",
-    "auto_transport",
     "pick_transport",
     "websockets_transport",
 ]
@@ -102,35 +97,16 @@ class PushTransport(Transport, Protocol):
 
 
 TransportFactory = Callable[[ConnectRequest], Awaitable[Transport]]
-TransportChoice = Literal["auto", "websockets", "picows"] | TransportFactory
+TransportChoice = Literal["auto", "websockets"] | TransportFactory
 
 
 def pick_transport(choice: TransportChoice) -> TransportFactory:
-    """Resolve ``transport=``: ``auto`` is picows when installed, else websockets."""
+    """Resolve ``transport=``: ``"auto"`` and ``"websockets"`` are the websockets transport."""
     if callable(choice):
         return choice
-    if choice == "websockets":
+    if choice in ("auto", "websockets"):
         return websockets_transport
-    if choice in ("auto", "picows"):
-        try:
-            from motia_client._picows_transport import picows_transport
-        except ImportError:
-            if choice == "picows":
-                raise ImportError(
-                    "transport='picows' needs the fast extra: pip install 'motia-client[fast]'"
-                ) from None
-            return websockets_transport
-        return picows_transport if choice == "picows" else auto_transport
-    raise ValueError("transport must be 'auto', 'websockets', 'picows' or a factory")
-
-
-async def auto_transport(request: ConnectRequest) -> Transport:
-    """picows, unless a proxy it cannot take applies to this connection: then websockets."""
-    from motia_client._picows_transport import picows_takes, picows_transport
-
-    if picows_takes(request):
-        return await picows_transport(request)
-    return await websockets_transport(request)
+    raise ValueError("transport must be 'auto', 'websockets' or a transport factory")
 
 
 async def websockets_transport(request: ConnectRequest) -> Transport:
@@ -141,7 +117,7 @@ async def websockets_transport(request: ConnectRequest) -> Transport:
 
 
 class MessageInbox:
-    """Whole received messages on their way to the client (a mixin of both transports).
+    """Whole received messages on their way to the client (a mixin of the transport).
 
     Until the client calls :meth:`start_reading`, messages wait in order for
     :meth:`next_message`; after it, each one is handed to ``deliver`` straight

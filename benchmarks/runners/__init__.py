@@ -62,11 +62,6 @@ RUNNERS: dict[str, Runner] = {
             _py("ours", "--transport", "websockets"),
             "motia_client.AsyncStreamClient, websockets transport, asyncio loop",
         ),
-        Runner(
-            "ours_picows",
-            _py("ours", "--transport", "picows", "--uvloop", "--name", "ours_picows"),
-            "motia_client.AsyncStreamClient, picows transport, uvloop",
-        ),
         # ---- the official clients ---------------------------------------------------
         Runner(
             "official_py",
@@ -94,12 +89,6 @@ RUNNERS: dict[str, Runner] = {
             "bare websockets recv loop + orjson",
             kind="limit",
         ),
-        Runner(
-            "bare_picows_orjson",
-            _py("bare_picows"),
-            "bare picows listener + orjson, uvloop",
-            kind="limit",
-        ),
     )
 }
 
@@ -109,7 +98,4 @@ RATIOS: list[tuple[str, str]] = [
     ("ours", "bare_orjson"),
     ("ours", "official_py"),
     ("ours", "official_node"),
-    ("ours_picows", "official_node"),
-    ("ours_picows", "bare_picows_orjson"),
-    ("ours_picows", "ours"),
 ]

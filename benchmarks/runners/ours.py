@@ -1,8 +1,8 @@
 """Runner: ours, ``motia_client.AsyncStreamClient``, one subscription, one change listener.
 
 Exits with ``EXIT_UNAVAILABLE`` and a one-line reason while the client does not exist.
-``--transport NAME`` is passed to the client as ``transport=NAME`` (``websockets`` for
-the registry's ``ours``, ``picows`` for ``ours_picows``); ``--uvloop`` runs it on uvloop.
+``--transport NAME`` is passed to the client as ``transport=NAME``; ``--uvloop`` runs it
+on uvloop.
 
 The group's ordered items are a lazy snapshot, built only when read (O(N)), so the
 listener finds the touched item through ``sub.items_by_id`` (O(1)), the way a listener

@@ -2,7 +2,7 @@
 
 Servers listen on 127.0.0.1 and a free port and are stopped by the fixture
 that started them. Clients made through ``make_client`` use a short backoff
-and are closed at teardown. The socket tests run on both transports.
+and are closed at teardown.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from motia_client import AsyncStreamClient, ConnectionState, ReconnectPolicy, St
 from tests.client.wsserver import FakeNetwork, WsServer
 
 FAST = ReconnectPolicy(initial=0.02, factor=2.0, cap=0.1)
-TRANSPORTS = ("websockets", "picows")
+TRANSPORTS = ("websockets",)
 WAIT = 5.0
 
 
@@ -120,7 +120,7 @@ def assert_nothing_left(client: AsyncStreamClient) -> None:
     current = asyncio.current_task()
     others = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
     # Tasks of the client, its transports and their libraries (the test server's are not).
-    markers = ("motia_client", "picows", "websockets/asyncio/client", "asyncio/connection.py")
+    markers = ("motia_client", "websockets/asyncio/client", "asyncio/connection.py")
     ours = [t for t in others if any(m in repr(t) for m in markers)]
     assert ours == [], ours
     assert client.state is ConnectionState.CLOSED

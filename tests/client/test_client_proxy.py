@@ -28,7 +28,6 @@ from motia_client import (
 )
 from motia_client._auth import Credentials
 from motia_client._proxy import proxy_for, redact_proxy
-from motia_client._transport import pick_transport
 from tests.client.conftest import FAST, WAIT, StateLog, Tls, assert_nothing_left
 from tests.client.connectproxy import ConnectProxy
 from tests.client.wsserver import ThreadedServer, WsServer, free_port
@@ -307,26 +306,6 @@ def test_redact_proxy_keeps_scheme_host_and_port_only() -> None:
     assert redact_proxy("socks5h://u:p@[::1]:1080") == "socks5h://[::1]:1080"
     assert redact_proxy("https://proxy") == "https://proxy"
     assert "p" not in redact_proxy("u:p@x:99999").replace("parsable", "").replace("proxy", "")
-
-
-async def test_auto_falls_back_to_websockets_for_a_socks_proxy() -> None:
-    pytest.importorskip("picows")
-    from motia_client._picows_transport import picows_takes, picows_transport
-
-    port = free_port()
-    socks = f"socks5h://u:hidden@127.0.0.1:{port}"
-    request = ConnectRequest(Credentials.build("ws://127.0.0.1:1/", None, "header"), proxy=socks)
-    assert not picows_takes(request)
-    assert picows_takes(ConnectRequest(request.credentials, proxy="http://127.0.0.1:1"))
-    assert picows_takes(ConnectRequest(request.credentials, proxy=None))
-    # auto: websockets' SOCKS path answers (an unreachable SOCKS proxy), not picows.
-    with pytest.raises(MotiaConnectionError, match=f"proxy socks5h://127.0.0.1:{port}") as info:
-        await pick_transport("auto")(request)
-    assert "hidden" not in str(info.value)
-    # picows itself refuses rather than bypass the proxy.
-    with pytest.raises(ValueError, match="transport='picows' cannot connect through") as error:
-        await picows_transport(request)
-    assert "hidden" not in str(error.value)
 
 
 def test_the_websockets_proxy_helpers_keep_the_signatures_we_call() -> None:

@@ -55,7 +55,7 @@ from tests.reliability.scenario_chaos import run_chaos
 from tests.reliability.scenario_load import run_load
 from tests.reliability.scenario_restart import run_restart
 
-TRANSPORTS = ("websockets", "picows")
+TRANSPORTS = ("websockets",)
 CATEGORIES = ("chaos", "restart", "fuzz", "load")
 Report = dict[str, Any]
 
@@ -284,7 +284,7 @@ def fuzz(quick: bool = False) -> Report:
         "SSE responses",
     )
     figures["seconds"] = round(time.perf_counter() - started, 1)
-    frames = figures["client_socket_websockets"] + figures["client_socket_picows"]
+    frames = figures["client_socket_websockets"]
     _say(
         f"FUZZ: {figures['router_generated'] + figures['router_mutated']} router examples, "
         f"{figures['dispatcher_vs_router']} dispatcher-against-router examples, "

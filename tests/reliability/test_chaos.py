@@ -18,7 +18,7 @@ from tests.reliability.scenario_chaos import run_chaos
 FAST = ReconnectPolicy(initial=0.05, cap=0.3)
 
 
-@pytest.mark.parametrize("transport", ["websockets", "picows"])
+@pytest.mark.parametrize("transport", ["websockets"])
 @pytest.mark.parametrize(("seed", "dialect"), [(1, "motia"), (2, "iii")])
 async def test_states_equal_the_servers_after_random_cuts(
     seed: int, dialect: str, transport: str

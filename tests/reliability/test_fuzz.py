@@ -87,7 +87,7 @@ def test_running_client_survives_hostile_frames(seed: int, count: int) -> None:
     asyncio.run(client_survives(random.Random(seed), count))
 
 
-@pytest.mark.parametrize("transport", ["websockets", "picows"])
+@pytest.mark.parametrize("transport", ["websockets"])
 async def test_client_survives_hostile_frames_over_a_real_socket(transport: str) -> None:
     sent = await socket_client_survives(seed=9, transport=transport, count=300)
     assert sent["frames"] == 300

@@ -128,7 +128,7 @@ def test_router_survives_values_too_deep_to_compare(depth: int) -> None:
     assert router.rooms[("s", "g", "i")].state.value == {"id": "i", "v": 1}  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("transport", ["websockets", "picows"])
+@pytest.mark.parametrize("transport", ["websockets"])
 async def test_client_survives_frames_too_deep_to_compare(transport: str) -> None:
     """Such a frame killed the client's supervisor task: the state froze, silently."""
     async with (
@@ -238,10 +238,9 @@ async def test_stub_answers_deeply_nested_bodies_with_a_400() -> None:
             assert answer.json()["errors"][0]["message"] == "nested too deeply"
 
 
-@pytest.mark.parametrize("transport", ["picows", "websockets"])
+@pytest.mark.parametrize("transport", ["websockets"])
 async def test_a_connection_closed_during_the_handshake_is_retried(transport: str) -> None:
-    """picows returns no listener (it does not raise) when the peer closes mid-handshake:
-    an AssertionError made the client fail for good, ignoring its reconnect policy."""
+    """A peer that closes mid-handshake is a retryable loss, never a fatal error."""
     failing = Faults(split_probability=1.0, cut_mid_frame_probability=1.0)  # cut each request
     async with ScriptServer() as server, ChaosProxy(server.port, faults=failing) as proxy:
         with pytest.raises(MotiaConnectionError) as first:
@@ -263,45 +262,6 @@ async def test_a_connection_closed_during_the_handshake_is_retried(transport: st
         assert errors
         assert all(type(error) is MotiaConnectionError for error in errors)
         await client.close()
-
-
-class _DisconnectingWS:
-    """Stands in for a picows WSTransport whose disconnect completes when the test says."""
-
-    def __init__(self) -> None:
-        self.disconnected: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.close_handshake = None
-
-    def send_close(self, code: object = None) -> None:
-        pass
-
-    def disconnect(self, graceful: bool = True) -> None:
-        pass
-
-    async def wait_disconnected(self) -> None:
-        await self.disconnected
-
-
-@pytest.mark.parametrize("steps", [0, 1, 2, 3])
-async def test_picows_close_never_swallows_a_cancellation(steps: int) -> None:
-    """asyncio.wait_for (Python < 3.12) swallows a cancellation that arrives as its inner
-    future completes: the client's close() cancelled the supervisor while it closed a
-    lost picows connection, the supervisor reconnected instead, close() hung forever."""
-    from motia_client._picows_transport import PicowsTransport, _Listener
-
-    fake = _DisconnectingWS()
-    request = ConnectRequest(Credentials.build("ws://127.0.0.1:9/", None, "subprotocol"))
-    transport = PicowsTransport(fake, _Listener(1024), request)  # type: ignore[arg-type]
-    closing = asyncio.ensure_future(transport.close())
-    for _ in range(3):
-        await asyncio.sleep(0)
-    fake.disconnected.set_result(None)
-    for _ in range(steps):
-        await asyncio.sleep(0)
-    finished_first = closing.done()
-    closing.cancel()
-    await asyncio.gather(closing, return_exceptions=True)
-    assert finished_first or closing.cancelled()
 
 
 async def _wait_for_close(ws: ServerConnection) -> None:

@@ -12,7 +12,7 @@ from tests.reliability.scenario_restart import run_restart
 from tests.reliability.stub_process import StubProcess
 
 
-@pytest.mark.parametrize(("transport", "dialect"), [("websockets", "motia"), ("picows", "iii")])
+@pytest.mark.parametrize(("transport", "dialect"), [("websockets", "motia"), ("websockets", "iii")])
 async def test_client_converges_to_a_restarted_stub(transport: str, dialect: str) -> None:
     result = await run_restart(
         transport=transport, dialect=dialect, cycles=1, todos=8, downtime=(0.6, 0.6), seed=1

@@ -32,7 +32,6 @@ from motia_client import (
     Transport,
 )
 from motia_client._auth import AuthMode, Credentials
-from motia_client._picows_transport import picows_transport
 from motia_client._transport import websockets_transport
 from server_stub import Room, StubServer
 from server_stub.limits import MAX_BODY_BYTES, MAX_CLIENT_FRAME_BYTES, MAX_NAME_CHARS
@@ -40,8 +39,8 @@ from tests.reliability.harness import wait_until
 
 TOKEN = "sEcReT-7f3a9c-token"
 WRONG = "wrong-7f3a9c-token"
-TRANSPORTS = ["websockets", "picows"]
-FACTORIES = {"websockets": websockets_transport, "picows": picows_transport}
+TRANSPORTS = ["websockets"]
+FACTORIES = {"websockets": websockets_transport}
 FAST = ReconnectPolicy(initial=0.01, cap=0.05)
 
 
@@ -163,9 +162,7 @@ async def test_the_token_is_in_no_log_record_repr_or_exception(
     formatter = logging.Formatter("%(name)s %(message)s")
     logged = [formatter.format(record) for record in caplog.records]
     assert len(logged) > 100, "DEBUG logging captured too little for the test to mean anything"
-    assert any(
-        record.name.startswith("websockets") or "picows" in record.name for record in caplog.records
-    )
+    assert any(record.name.startswith("websockets") for record in caplog.records)
     assert _leaks(logged) == []
     assert _leaks(texts) == []
 
