@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from motia_client._blocking import BlockingSubscription, StreamClient
 from motia_client._client import AsyncStreamClient
+from motia_client._config import ClientOptions
 from motia_client._exceptions import (
     AuthenticationError,
     ClientClosedError,
@@ -19,10 +20,16 @@ from motia_client._exceptions import (
     UnexpectedContentType,
 )
 from motia_client._http import AsyncMotiaHttp, MotiaHttp
+from motia_client._items import Items
 from motia_client._lifecycle import ConnectionState, ReconnectPolicy, StateChange
-from motia_client._subscription import GroupSubscription, ItemSubscription, Subscription
+from motia_client._session import EventGap
+from motia_client._subscription import (
+    GroupSubscription,
+    ItemChange,
+    ItemSubscription,
+    Subscription,
+)
 from motia_client._transport import ConnectRequest, PushTransport, Transport, TransportFactory
-from motia_client._views import Items
 
 __all__ = [
     "AsyncMotiaHttp",
@@ -30,12 +37,15 @@ __all__ = [
     "AuthenticationError",
     "BlockingSubscription",
     "ClientClosedError",
+    "ClientOptions",
     "ConnectRequest",
     "ConnectionState",
     "EventDataError",
+    "EventGap",
     "FrameTooLarge",
     "GroupSubscription",
     "HttpError",
+    "ItemChange",
     "ItemSubscription",
     "ItemValidationError",
     "Items",
@@ -56,7 +66,9 @@ __all__ = [
 ]
 
 for _name in __all__:
-    # Reprs and tracebacks read motia_client.X, not the private module.
-    if isinstance(globals()[_name], type):
-        globals()[_name].__module__ = __name__
-del _name
+    _value = globals()[_name]
+    # Reprs and tracebacks read motia_client.X, not the private module. Only real
+    # classes: on Python 3.10 a generic alias passes isinstance(..., type) too.
+    if type(_value) is type or (isinstance(_value, type) and "__module__" in vars(_value)):
+        _value.__module__ = __name__
+del _name, _value

@@ -14,43 +14,42 @@ import contextlib
 import queue
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator, Mapping
-from typing import Any, Generic, TypeVar
-
-from pydantic import BaseModel
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from motia_client._client import AsyncStreamClient
+from motia_client._config import ClientOptions
 from motia_client._exceptions import ClientClosedError, MotiaError
+from motia_client._items import Items
 from motia_client._lifecycle import ConnectionState, StateChange
-from motia_client._subscription import GroupSubscription, Subscription
-from motia_client._views import Items
+from motia_client._session import EventGap
+from motia_client._subscription import GroupSubscription, ItemChange, Subscription
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+    from typing_extensions import Unpack
 
 __all__ = ["BlockingSubscription", "StreamClient"]
 
 R = TypeVar("R")
 S = TypeVar("S")
+T = TypeVar("T")
+M = TypeVar("M", bound="BaseModel")
 
 
-class StreamClient:
-    """A blocking Motia stream client: ``with StreamClient(url) as client: ...``.
+class _LoopThread:
+    """A private event loop on its own thread, started on first use, stopped by ``stop``."""
 
-    Takes the same options as :class:`AsyncStreamClient` (``token``, ``auth``,
-    ``ssl``, ``proxy``, ``transport``...). Listeners run on the client's private
-    event-loop thread.
-    """
-
-    def __init__(self, url: str, **options: Any) -> None:
-        self._async = AsyncStreamClient(url, **options)  # validates the options now
+    def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._closed = False
+        self.closed = False
 
-    # -- the loop thread ----------------------------------------------------------
-
-    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop, started now if needed; ``ClientClosedError`` once stopped for good."""
         with self._lock:
-            if self._closed:
+            if self.closed:
                 raise ClientClosedError("this client is closed; create a new one")
             if self._loop is None:
                 loop = asyncio.new_event_loop()
@@ -61,10 +60,10 @@ class StreamClient:
                 self._loop, self._thread = loop, thread
             return self._loop
 
-    def _run(self, coro: Coroutine[Any, Any, R], timeout: float | None = None) -> R:
-        """Run ``coro`` on the client's loop and wait for its result."""
+    def run(self, coro: Coroutine[Any, Any, R], timeout: float | None = None) -> R:
+        """Run ``coro`` on the loop and wait for its result."""
         try:
-            loop = self._ensure_loop()
+            loop = self.loop()
         except ClientClosedError:
             coro.close()  # never to be awaited: say so without a RuntimeWarning
             raise
@@ -78,16 +77,16 @@ class StreamClient:
             future.cancel()
             raise
 
-    def _call(self, fn: Callable[[], R]) -> R:
-        """Run a plain function on the client's loop (where the state lives)."""
+    def call(self, fn: Callable[[], R]) -> R:
+        """Run a plain function on the loop (where the state lives) and return its result."""
 
         async def call() -> R:
             return fn()
 
-        return self._run(call())
+        return self.run(call())
 
-    def _read(self, fn: Callable[[], R]) -> R:
-        """Read state: on the client's loop while it runs, directly once it has stopped.
+    def read(self, fn: Callable[[], R]) -> R:
+        """Read state: on the loop while it runs, directly when it is not running.
 
         Without a loop thread nothing changes the state, so a closed (or not yet
         connected) client still answers with the last state it had.
@@ -95,39 +94,61 @@ class StreamClient:
         with self._lock:
             if self._loop is None:
                 return fn()
-        return self._call(fn)
+        return self.call(fn)
 
-    # -- lifecycle ------------------------------------------------------------------
-
-    def connect(self, *, wait: bool = True) -> None:
-        """Open the connection (see :meth:`AsyncStreamClient.connect`)."""
-        try:
-            self._run(self._async.connect(wait=wait))
-        except BaseException:
-            self._stop_loop()
-            raise
-
-    def close(self) -> None:
-        """Close the connection and stop the private thread. Idempotent."""
-        if self._loop is None:
-            self._closed = True
-            return
-        try:
-            self._run(self._async.close())
-        finally:
-            self._stop_loop()
-            self._closed = True
-
-    def _stop_loop(self) -> None:
+    def stop(self, *, for_good: bool) -> None:
+        """Stop the loop and join its thread (``for_good``: it never starts again)."""
         with self._lock:
             loop, thread = self._loop, self._thread
             self._loop = self._thread = None
+            self.closed = self.closed or for_good
         if loop is None or thread is None:
             return
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         if not thread.is_alive():
             loop.close()
+
+
+class StreamClient:
+    """A blocking Motia stream client: ``with StreamClient(url) as client: ...``.
+
+    Takes the same arguments as :class:`AsyncStreamClient` (``url``, or a list
+    of them, and :class:`ClientOptions`). Listeners run on the client's private
+    event-loop thread.
+    """
+
+    def __init__(self, url: str | Sequence[str], **options: Unpack[ClientOptions]) -> None:
+        self._async = AsyncStreamClient(url, **options)  # validates the options now
+        self._thread = _LoopThread()
+
+    @property
+    def async_client(self) -> AsyncStreamClient:
+        """The asyncio client this one delegates to (use it only on :attr:`loop`)."""
+        return self._async
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The private event loop the client runs on (started if needed)."""
+        return self._thread.loop()
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def connect(self, *, wait: bool = True) -> None:
+        """Open the connection (see :meth:`AsyncStreamClient.connect`)."""
+        try:
+            self._thread.run(self._async.connect(wait=wait))
+        except BaseException:
+            self._thread.stop(for_good=True)
+            raise
+
+    def close(self) -> None:
+        """Close the connection and stop the private thread. Idempotent."""
+        try:
+            with contextlib.suppress(ClientClosedError):
+                self._thread.run(self._async.close())
+        finally:
+            self._thread.stop(for_good=True)
 
     def __enter__(self) -> StreamClient:
         self.connect()
@@ -137,6 +158,11 @@ class StreamClient:
         self.close()
 
     # -- state ----------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The stream URL the client is on (or tries next)."""
+        return self._async.url
 
     @property
     def state(self) -> ConnectionState:
@@ -163,14 +189,31 @@ class StreamClient:
 
     # -- subscriptions --------------------------------------------------------------
 
+    @overload
+    def subscribe_item(
+        self, stream: str, group_id: str, item_id: str, *, model: type[M]
+    ) -> BlockingSubscription[M | None]: ...
+    @overload
+    def subscribe_item(
+        self, stream: str, group_id: str, item_id: str, *, model: None = None
+    ) -> BlockingSubscription[dict[str, Any] | None]: ...
     def subscribe_item(
         self, stream: str, group_id: str, item_id: str, *, model: type[BaseModel] | None = None
     ) -> BlockingSubscription[Any]:
         """Follow one item; its ``state`` is the item or ``None``."""
-        self._ensure_loop()
-        sub = self._call(lambda: self._async.subscribe_item(stream, group_id, item_id, model=model))
-        return BlockingSubscription(self, sub)
+        sub = self._thread.call(
+            lambda: self._async.subscribe_item(stream, group_id, item_id, model=model)
+        )
+        return BlockingSubscription(self._thread, sub, self)
 
+    @overload
+    def subscribe_group(
+        self, stream: str, group_id: str, *, sort_key: str | None = None, model: type[M]
+    ) -> BlockingSubscription[Items[M]]: ...
+    @overload
+    def subscribe_group(
+        self, stream: str, group_id: str, *, sort_key: str | None = None, model: None = None
+    ) -> BlockingSubscription[Items[dict[str, Any]]]: ...
     def subscribe_group(
         self,
         stream: str,
@@ -178,13 +221,12 @@ class StreamClient:
         *,
         sort_key: str | None = None,
         model: type[BaseModel] | None = None,
-    ) -> BlockingSubscription[Items[Any]]:
+    ) -> BlockingSubscription[Any]:
         """Follow a whole group; its ``state`` is the items in order."""
-        self._ensure_loop()
-        sub = self._call(
+        sub = self._thread.call(
             lambda: self._async.subscribe_group(stream, group_id, sort_key=sort_key, model=model)
         )
-        return BlockingSubscription(self, sub)
+        return BlockingSubscription(self._thread, sub, self)
 
     def __repr__(self) -> str:
         return repr(self._async).replace("AsyncStreamClient", "StreamClient", 1)
@@ -193,18 +235,24 @@ class StreamClient:
 class BlockingSubscription(Generic[S]):
     """A subscription of :class:`StreamClient`: the async one, with blocking methods."""
 
-    def __init__(self, client: StreamClient, sub: Subscription[Any]) -> None:
-        self._client = client
+    def __init__(self, thread: _LoopThread, sub: Subscription[Any], client: StreamClient) -> None:
+        self._thread = thread
         self._sub = sub
+        self._client = client
         self.stream = sub.stream
         self.group_id = sub.group_id
         self.item_id = sub.item_id
         self._listeners: dict[Callable[[S], Any], Callable[[Any], Any]] = {}
 
     @property
+    def subscription(self) -> Subscription[Any]:
+        """The asyncio subscription this one wraps (use it only on the client's loop)."""
+        return self._sub
+
+    @property
     def state(self) -> S:
         """The current state: the item or ``None``, or the items in order."""
-        result: S = self._client._read(self._sub._frozen_state)
+        result: S = self._thread.read(self._sub.frozen_state)
         return result
 
     @property
@@ -228,46 +276,60 @@ class BlockingSubscription(Generic[S]):
         sub = self._sub
         if not isinstance(sub, GroupSubscription):
             raise TypeError("items_by_id is for group subscriptions")
-        return self._client._read(lambda: dict(sub.items_by_id))
+        return self._thread.read(lambda: dict(sub.items_by_id))
+
+    def __len__(self) -> int:
+        return len(self.items_by_id)
 
     def add_change_listener(self, listener: Callable[[S], Any]) -> Callable[[], None]:
-        """Call ``listener(state)`` on the client's thread after every change."""
+        """Call ``listener(state)`` now if synced, then after each change (on the loop thread)."""
         sub = self._sub
 
         def frozen(_: Any) -> Any:
-            return listener(sub._frozen_state())
+            return listener(sub.frozen_state())
 
-        self._client._call(lambda: sub.add_change_listener(frozen))
         self._listeners[listener] = frozen
+        self._thread.call(lambda: sub.add_change_listener(frozen))
         return lambda: self.remove_change_listener(listener)
 
     def remove_change_listener(self, listener: Callable[[S], Any]) -> None:
         """Stop calling ``listener``."""
         frozen = self._listeners.pop(listener, None)
         if frozen is not None:
-            self._client._call(lambda: self._sub.remove_change_listener(frozen))
+            self._thread.call(lambda: self._sub.remove_change_listener(frozen))
 
     def on_event(self, event_type: str, listener: Callable[[Any], Any]) -> Callable[[], None]:
         """Call ``listener(data)`` on the client's thread for each custom event."""
-        self._client._call(lambda: self._sub.on_event(event_type, listener))
+        self._thread.call(lambda: self._sub.on_event(event_type, listener))
         return lambda: self.off_event(event_type, listener)
 
     def off_event(self, event_type: str, listener: Callable[[Any], Any]) -> None:
         """Stop calling ``listener`` for ``event_type``."""
-        self._client._call(lambda: self._sub.off_event(event_type, listener))
+        self._thread.call(lambda: self._sub.off_event(event_type, listener))
 
     def on_any_event(self, listener: Callable[[str, Any], Any]) -> Callable[[], None]:
         """Call ``listener(event_type, data)`` on the client's thread for every custom event."""
-        self._client._call(lambda: self._sub.on_any_event(listener))
+        self._thread.call(lambda: self._sub.on_any_event(listener))
         return lambda: self.off_any_event(listener)
 
     def off_any_event(self, listener: Callable[[str, Any], Any]) -> None:
         """Stop calling ``listener`` for every custom event."""
-        self._client._call(lambda: self._sub.off_any_event(listener))
+        self._thread.call(lambda: self._sub.off_any_event(listener))
 
     def on_error(self, listener: Callable[[MotiaError], Any]) -> Callable[[], None]:
         """Call ``listener(error)`` on the client's thread for refusals and invalid items."""
-        return self._client._call(lambda: self._sub.on_error(listener))
+        remove = self._thread.call(lambda: self._sub.on_error(listener))
+        return lambda: self._thread.call(remove)
+
+    def on_event_gap(self, listener: Callable[[EventGap], Any]) -> Callable[[], None]:
+        """Call ``listener(gap)`` on the client's thread when events may have been missed."""
+        remove = self._thread.call(lambda: self._sub.on_event_gap(listener))
+        return lambda: self._thread.call(remove)
+
+    def on_item_change(self, listener: Callable[[ItemChange[Any]], Any]) -> Callable[[], None]:
+        """Call ``listener(change)`` on the client's thread once per item change."""
+        remove = self._thread.call(lambda: self._sub.on_item_change(listener))
+        return lambda: self._thread.call(remove)
 
     def changes(self, timeout: float | None = None) -> Iterator[S]:
         """Iterate the current state (once synced), then each new state.
@@ -275,18 +337,26 @@ class BlockingSubscription(Generic[S]):
         Stops quietly after ``timeout`` seconds in all, or when the subscription
         closes; raises the error that ended it (a refusal, a failed client).
         """
+        return self._iterate(self._sub.changes, timeout)
+
+    def item_changes(self, timeout: float | None = None) -> Iterator[ItemChange[Any]]:
+        """Iterate the item changes (the change feed), like :meth:`changes`."""
+        return self._iterate(self._sub.item_changes, timeout)
+
+    def _iterate(
+        self, source: Callable[[], AsyncIterator[T]], timeout: float | None
+    ) -> Iterator[T]:
         inbox: queue.Queue[tuple[int, Any]] = queue.Queue()
 
         async def pump() -> None:
             try:
-                async for state in self._sub.changes():
-                    inbox.put((0, state))
+                async for value in source():
+                    inbox.put((0, value))
                 inbox.put((1, None))
             except MotiaError as exc:
                 inbox.put((2, exc))
 
-        loop = self._client._ensure_loop()
-        future = asyncio.run_coroutine_threadsafe(pump(), loop)
+        future = asyncio.run_coroutine_threadsafe(pump(), self._thread.loop())
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             while True:
@@ -307,7 +377,7 @@ class BlockingSubscription(Generic[S]):
 
     def wait_for(self, predicate: Callable[[S], bool], timeout: float | None = None) -> S:
         """Block until ``predicate(state)`` holds; raise :class:`MotiaTimeout` after ``timeout``."""
-        result: S = self._client._run(self._sub.wait_for(predicate, timeout))
+        result: S = self._thread.run(self._sub.wait_for(predicate, timeout))
         return result
 
     def close(self) -> None:
@@ -315,7 +385,7 @@ class BlockingSubscription(Generic[S]):
         if self._sub.closed:
             return
         with contextlib.suppress(ClientClosedError):  # the client closed first: so did we
-            self._client._run(self._sub.close())
+            self._thread.run(self._sub.close())
 
     def __enter__(self) -> BlockingSubscription[S]:
         return self
@@ -331,8 +401,8 @@ class BlockingSubscription(Generic[S]):
 
         return _notebook.subscription_html(self._sub, self._client)
 
-    def _ipython_display_(self) -> None:
+    def _ipython_display_(self, **options: Any) -> None:
         """In Jupyter: show the state live (a table or a card), updated as it changes."""
         from motia_client import _notebook
 
-        _notebook.display_subscription(self._sub, self._client)
+        _notebook.display_subscription(self._sub, self._client, **options)

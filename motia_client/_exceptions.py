@@ -69,7 +69,15 @@ class EventDataError(ProtocolError):
 
 
 class MotiaConnectionError(MotiaError):
-    """A connection could not be opened, or was lost."""
+    """A connection could not be opened, or was lost.
+
+    ``close_code`` is the WebSocket close code the server sent, when it closed
+    the connection with one (1008 policy violation, 1009 message too big...).
+    """
+
+    def __init__(self, *args: object, close_code: int | None = None) -> None:
+        super().__init__(*args)
+        self.close_code = close_code
 
 
 class AuthenticationError(MotiaConnectionError):

@@ -1,22 +1,30 @@
-"""Snapshots of a group's items (:class:`Items`), built by :class:`~motia_client._views.GroupView`.
+"""Snapshots of a group's items (:class:`Items`), as views hand them out.
 
-This module stays pure Python when the core is compiled: ``Items`` is a
-``collections.abc.Sequence``, a Python class a compiled class cannot extend,
-and a view builds one only when the previous one was kept by someone.
+A snapshot is built lazily: until someone reads it, it points at the view it
+came from (any :class:`ItemsSource`); the view copies it out (``materialize``)
+before the group changes if someone else still holds it.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, TypeVar, overload
+from typing import Protocol, TypeVar, overload
 
-if TYPE_CHECKING:
-    from motia_client._views import GroupView
-
-__all__ = ["Items"]
+__all__ = ["Items", "ItemsSource"]
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class ItemsSource(Protocol[T_co]):
+    """Where a lazy snapshot reads its items: the ordered items, and their count."""
+
+    def ordered(self) -> tuple[T_co, ...]:
+        """The items in order."""
+        ...
+
+    def __len__(self) -> int: ...
 
 
 class Items(Sequence[T]):
@@ -29,15 +37,16 @@ class Items(Sequence[T]):
 
     __slots__ = ("_items", "_view")
 
-    def __init__(self, view: GroupView[T] | None, items: tuple[T, ...] | None = None):
+    def __init__(self, view: ItemsSource[T] | None, items: tuple[T, ...] | None = None):
         self._view = view  # while lazy: the view it reads from
         self._items = items  # once read: the items, in order
 
-    def _materialize(self) -> tuple[T, ...]:
+    def materialize(self) -> tuple[T, ...]:
+        """Fix the items now (read from the view once); return them."""
         items = self._items
         if items is None:
             assert self._view is not None
-            items = self._items = self._view._ordered()
+            items = self._items = self._view.ordered()
             self._view = None
         return items
 
@@ -53,29 +62,29 @@ class Items(Sequence[T]):
     @overload
     def __getitem__(self, index: slice) -> tuple[T, ...]: ...
     def __getitem__(self, index: int | slice) -> T | tuple[T, ...]:
-        return self._materialize()[index]
+        return self.materialize()[index]
 
     def __iter__(self) -> Iterator[T]:
-        return iter(self._materialize())
+        return iter(self.materialize())
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Items):
-            return self._materialize() == other._materialize()
+            return self.materialize() == other.materialize()
         if isinstance(other, (tuple, list)):
-            return self._materialize() == tuple(other)
+            return self.materialize() == tuple(other)
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash(self._materialize())
+        return hash(self.materialize())
 
     def __repr__(self) -> str:
-        return f"Items({list(self._materialize())!r})"
+        return f"Items({list(self.materialize())!r})"
 
     def __copy__(self) -> Items[T]:
         return self  # immutable, like a tuple (a copy of a lazy one would follow the group)
 
     def __deepcopy__(self, memo: dict[int, object]) -> Items[T]:
-        return Items(None, copy.deepcopy(self._materialize(), memo))
+        return Items(None, copy.deepcopy(self.materialize(), memo))
 
     def __reduce__(self) -> tuple[type[Items[T]], tuple[None, tuple[T, ...]]]:
-        return (Items, (None, self._materialize()))  # pickled with its items, not its view
+        return (Items, (None, self.materialize()))  # pickled with its items, not its view

@@ -13,6 +13,9 @@ state           reached from
 ``failed``      connecting, open, reconnecting (a fatal error, or no retry allowed); terminal
 ==============  ==========================================================
 
+The session (``_session``) holds the state and enforces the table: a transition
+it does not list raises :class:`InvalidTransition`, a bug, never a state.
+
 Only the I/O layer has a clock, so the policy here is pure: it says how long
 to wait before attempt *n*; the caller sleeps.
 """
@@ -20,11 +23,19 @@ to wait before attempt *n*; the caller sleeps.
 from __future__ import annotations
 
 import enum
+import math
 import random
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["TRANSITIONS", "ConnectionState", "ReconnectPolicy", "StateChange"]
+__all__ = [
+    "TRANSITIONS",
+    "ConnectionState",
+    "InvalidTransition",
+    "ReconnectPolicy",
+    "StateChange",
+    "check_transition",
+]
 
 
 class ConnectionState(str, enum.Enum):
@@ -54,13 +65,24 @@ TRANSITIONS: Final[dict[ConnectionState, frozenset[ConnectionState]]] = {
 }
 
 
+class InvalidTransition(RuntimeError):
+    """A state change the lifecycle table does not allow: a bug in the client."""
+
+
+def check_transition(previous: ConnectionState, new: ConnectionState) -> None:
+    """Raise :class:`InvalidTransition` unless the table allows ``previous -> new``."""
+    if new not in TRANSITIONS[previous]:
+        raise InvalidTransition(f"the connection cannot go from {previous.value} to {new.value}")
+
+
 @dataclass(frozen=True)
 class StateChange:
     """One connection state change, as passed to ``on_state_change`` listeners.
 
     ``attempt`` counts consecutive failed attempts (0 once open); ``retry_in`` is
     the delay before the next attempt when reconnecting; ``reason`` says why,
-    never with a token in it.
+    never with a token in it; ``url`` is the server it is about (without its
+    query string), which matters when the client has several to fail over to.
     """
 
     previous: ConnectionState
@@ -69,6 +91,7 @@ class StateChange:
     attempt: int = 0
     retry_in: float | None = None
     error: BaseException | None = None
+    url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,10 +115,19 @@ class ReconnectPolicy:
             raise ValueError("ReconnectPolicy.max_attempts must be None or >= 0")
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float | None:
-        """Return the wait before retry ``attempt``, or ``None`` when retries are exhausted."""
+        """Return the wait before retry ``attempt``, or ``None`` when retries are exhausted.
+
+        Any number of attempts is fine: the exponent stops growing once the cap is
+        reached, so the power never overflows (it did after 1,024 attempts).
+        """
         if self.max_attempts is not None and attempt > self.max_attempts:
             return None
-        ceiling = min(self.cap, self.initial * self.factor ** max(0, attempt - 1))
+        exponent = max(0, attempt - 1)
+        if self.initial == 0 or self.factor == 1 or self.cap <= self.initial:
+            exponent = 0
+        else:  # past the first exponent at which initial * factor ** n reaches the cap, no more
+            exponent = min(exponent, math.ceil(math.log(self.cap / self.initial, self.factor)))
+        ceiling = min(self.cap, self.initial * self.factor**exponent)
         if not self.jitter:
             return ceiling
         return (rng or random).uniform(0.0, ceiling)

@@ -26,21 +26,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
-
-from pydantic import BaseModel
+from typing import Any, Protocol
 
 from motia_client._lifecycle import ConnectionState, StateChange
-from motia_client.rx._shared import Bridge
-
-if TYPE_CHECKING:
-    from motia_client._blocking import StreamClient
-    from motia_client._subscription import Subscription
-    from motia_client.rx._hooks import StreamObservable
+from motia_client._loop import Bridge, LoopOwner
 
 __all__ = [
     "THROTTLE",
+    "Observed",
     "Publisher",
+    "Shown",
     "display_observable",
     "display_subscription",
     "render",
@@ -65,6 +60,35 @@ _STATE_COLORS = {
     ConnectionState.FAILED: "#cf222e",
 }
 _NOTHING: Any = object()
+
+
+class Shown(Protocol):
+    """What a subscription display reads (an asyncio subscription, on its client's loop)."""
+
+    stream: str
+    group_id: str
+    item_id: str | None
+    error: Any
+    closed: bool
+
+    @property
+    def synced(self) -> bool: ...
+
+    def frozen_state(self) -> Any: ...
+
+    def add_change_listener(self, listener: Callable[[Any], Any]) -> Callable[[], None]: ...
+
+
+class Observed(Protocol):
+    """What an observable display subscribes to (a reactivex observable)."""
+
+    def subscribe(
+        self,
+        on_next: Callable[[Any], None],
+        on_error: Callable[[Exception], None],
+        on_completed: Callable[[], None],
+    ) -> Any: ...
+
 
 # -- rendering (pure) ------------------------------------------------------------------
 
@@ -125,8 +149,9 @@ def render(
 
 
 def _as_mapping(item: Any) -> Mapping[str, Any]:
-    if isinstance(item, BaseModel):
-        dumped: dict[str, Any] = item.model_dump(mode="json")
+    dump = getattr(item, "model_dump", None)  # a pydantic model
+    if callable(dump):
+        dumped: dict[str, Any] = dump(mode="json")
         return dumped
     if isinstance(item, Mapping):
         return item
@@ -376,46 +401,45 @@ def _on_loop(bridge: Bridge, fn: Callable[[], Any]) -> Any:
 # -- subscriptions ----------------------------------------------------------------------
 
 
-def _subscription_view(sub: Subscription[Any]) -> Bundle:
+def _subscription_view(sub: Shown, owner: LoopOwner) -> Bundle:
     """The current view of ``sub`` (on the client's loop)."""
     kind = "item" if sub.item_id is not None else "group"
     note = None
     if sub.error is not None:
         note = f"ended: {sub.error}"
-    elif sub.closed and not sub._client.state.is_terminal:
+    elif sub.closed and not owner.state.is_terminal:
         note = "closed"
     elif not sub.synced:
         note = "waiting for the first sync"
-    value = sub._frozen_state() if sub.synced else _NOTHING
+    value = sub.frozen_state() if sub.synced else _NOTHING
     title = "/".join(part for part in (sub.stream, sub.group_id, sub.item_id) if part is not None)
-    return render(kind, title, value, state=sub._client.state, note=note)
+    return render(kind, title, value, state=owner.state, note=note)
 
 
-def subscription_html(sub: Subscription[Any], client: StreamClient | None = None) -> str:
-    """An HTML snapshot of ``sub`` (``client``: the blocking client it belongs to, if any)."""
-    bridge = Bridge(client if client is not None else sub._client)
-    bundle: Bundle = _on_loop(bridge, lambda: _subscription_view(sub))
+def subscription_html(sub: Shown, owner: LoopOwner) -> str:
+    """An HTML snapshot of ``sub``, read on the loop of ``owner`` (its client)."""
+    bundle: Bundle = _on_loop(Bridge(owner), lambda: _subscription_view(sub, owner))
     return bundle["text/html"]
 
 
 def display_subscription(
-    sub: Subscription[Any],
-    client: StreamClient | None = None,
+    sub: Shown,
+    owner: LoopOwner,
     *,
     publisher: Publisher | None = None,
     throttle: float = THROTTLE,
 ) -> None:
-    """Show ``sub`` and keep the display up to date until it or its client ends."""
-    bridge = Bridge(client if client is not None else sub._client)
+    """Show ``sub`` and keep the display up to date until it or its client (``owner``) ends."""
+    bridge = Bridge(owner)
     live = _Live(
-        lambda: _subscription_view(sub), bridge, publisher or _IPythonPublisher(), throttle
+        lambda: _subscription_view(sub, owner), bridge, publisher or _IPythonPublisher(), throttle
     )
-    live.show(_on_loop(bridge, lambda: _subscription_view(sub)))
+    live.show(_on_loop(bridge, lambda: _subscription_view(sub, owner)))
     if live.finished:
         return
 
     def watch() -> None:
-        async_client = bridge.client
+        async_client = owner
         removers: list[Callable[[], None]] = []
 
         def state_changed(change: StateChange) -> None:
@@ -439,14 +463,16 @@ def display_subscription(
 
 
 def display_observable(
-    observable: StreamObservable[Any],
+    observable: Observed,
+    bridge: Bridge,
+    kind: str,
+    title: str,
     *,
     publisher: Publisher | None = None,
     throttle: float = THROTTLE,
 ) -> None:
-    """Subscribe to ``observable`` and show its values live until it ends."""
-    bridge = observable._bridge
-    kind = observable.kind
+    """Subscribe to ``observable`` (of ``kind``) and show its values live until it ends."""
+    owner = bridge.owner
     lock = threading.Lock()
     latest: Any = collections.deque(maxlen=MAX_EVENTS) if kind == "event" else _NOTHING
     note: str | None = "waiting for the first value" if kind != "event" else None
@@ -454,7 +480,7 @@ def display_observable(
     def draw() -> Bundle:
         with lock:
             value = tuple(latest) if kind == "event" else latest
-            return render(kind, observable.title, value, state=bridge.client.state, note=note)
+            return render(kind, title, value, state=owner.state, note=note)
 
     live = _Live(draw, bridge, publisher or _IPythonPublisher(), throttle)
     live.show(draw())
@@ -488,11 +514,11 @@ def display_observable(
     observable.subscribe(
         on_next,
         lambda error: ended(f"error: {error}"),
-        lambda: ended(None if bridge.client.state.is_terminal else "completed"),
+        lambda: ended(None if owner.state.is_terminal else "completed"),
     )
 
     def watch_connection() -> None:
         if not live.finished:
-            removers.append(bridge.client.on_state_change(lambda _: live.changed()))
+            removers.append(owner.on_state_change(lambda _: live.changed()))
 
     bridge.run(watch_connection)

@@ -1,49 +1,54 @@
 """The Motia stream wire format: encode client frames, decode server frames.
 
-Pure functions, no I/O. Decoding never raises: a frame that breaks the
-contract (PROTOCOL.md section 4) becomes a :class:`MalformedFrame` value that
-the caller logs and skips. Both server dialects are accepted: Motia 0.x (no
+Pure functions, no I/O, no clock. Decoding never raises: a frame that breaks the
+contract (PROTOCOL.md section 4) becomes a :class:`MalformedFrame` value that the
+caller reports and skips. Both server dialects are accepted: Motia 0.x (no
 top-level ``type``; a refusal is a custom ``error`` event with code
 ``STREAM_ACCESS_DENIED``) and the iii engine (``"type": "stream"``; a refusal is
 an ``unauthorized`` event).
+
+Timestamps are integer milliseconds (an integral float is taken as its int). One
+outside ``[0, latest]`` is malformed: ``latest`` is the caller's bound, the
+client's clock plus :data:`FUTURE_TOLERANCE_MS` (the session's rule), and never
+above :data:`MAX_TIMESTAMP` (JavaScript's largest exact integer, more than any
+server's ``Date.now()``), so one poisoned frame can never make later frames of
+its item look stale.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
+import re
 import uuid
-from typing import Any, Literal, NamedTuple, final
+from typing import Any, Final, Literal, NamedTuple
 
-# orjson is the fastest correct decoder; the stdlib is the fallback. Imported by
-# name so that the module type-checks the same with or without orjson (mypyc
-# compiles it without: setup.py runs it with --no-site-packages).
-_orjson: Any
-try:
-    _orjson = importlib.import_module("orjson")
-except ImportError:  # pragma: no cover - exercised where orjson is absent
-    _orjson = None
+try:  # orjson (the ``fast`` extra) decodes about 1.3x faster; the stdlib is the fallback
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - exercised by the no-extras install check
+    _orjson = None  # type: ignore[assignment]
 
 __all__ = [
+    "FUTURE_TOLERANCE_MS",
+    "MAX_TIMESTAMP",
     "CustomEvent",
     "Frame",
-    "ItemChange",
     "MalformedFrame",
     "Refusal",
     "StateFrame",
     "decode_frame",
-    "decode_message",
     "dumps",
     "encode_join",
     "encode_leave",
-    "item_change",
+    "is_iii",
     "loads",
-    "parse",
 ]
 
 StateKind = Literal["sync", "create", "update", "delete"]
-_STATE_KINDS = frozenset(("sync", "create", "update", "delete"))
-ACCESS_DENIED = "STREAM_ACCESS_DENIED"
+# Motia 0.x refuses a join with a custom ``error`` event: access denied, or an undeclared stream.
+REFUSAL_CODES = frozenset(("STREAM_ACCESS_DENIED", "STREAM_NOT_FOUND"))
+_NOT_FOUND = re.compile(r"Stream\b.*\bnot found", re.IGNORECASE)
+MAX_TIMESTAMP: Final = 2**53 - 1
+FUTURE_TOLERANCE_MS: Final = 24 * 3600 * 1000  # clocks disagree; a day ahead is a bad stamp
 _PREVIEW = 120
 _ONLY_DICTS = {dict}
 
@@ -61,27 +66,20 @@ def _stdlib_dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-if _orjson is not None:
-    loads = _orjson.loads
-
-    def dumps(value: Any) -> str:
-        """Serialize ``value`` as compact JSON text."""
-        text: str = _orjson.dumps(value).decode()
-        return text
-
-else:  # pragma: no cover - exercised where orjson is absent
-    loads = _stdlib_loads
-    dumps = _stdlib_dumps
+def _orjson_dumps(value: Any) -> str:
+    text: str = _orjson.dumps(value).decode()
+    return text
 
 
-@final
+loads = _orjson.loads if _orjson is not None else _stdlib_loads
+dumps = _orjson_dumps if _orjson is not None else _stdlib_dumps
+
+
 class StateFrame:
     """A state event: ``sync``, ``create``, ``update`` or ``delete``.
 
     ``key`` is the id the item is stored under in a group: the item's own
-    ``id`` field, else the envelope ``id`` (``None`` for a group sync). A plain
-    class rather than a NamedTuple: one is built per received frame, and a
-    compiled class is built several times faster.
+    ``id`` field, else the envelope ``id`` (``None`` for a group sync).
     """
 
     __slots__ = ("data", "group", "item_id", "key", "kind", "stream", "timestamp")
@@ -105,26 +103,20 @@ class StateFrame:
         self.key = key
 
     def _fields(self) -> tuple[Any, ...]:
-        return (
-            self.kind,
-            self.stream,
-            self.group,
-            self.item_id,
-            self.timestamp,
-            self.data,
-            self.key,
-        )
+        return (self.kind, self.stream, self.group, self.item_id, self.timestamp, self.data)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, StateFrame):
             return NotImplemented
-        return self._fields() == other._fields()
+        return self._fields() == other._fields() and self.key == other.key
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a dataclass with eq
 
     def __repr__(self) -> str:
-        kind, stream, group, item_id, timestamp, data, key = self._fields()
+        kind, stream, group, item_id, timestamp, data = self._fields()
         return (
             f"StateFrame(kind={kind!r}, stream={stream!r}, group={group!r}, item_id={item_id!r}, "
-            f"timestamp={timestamp!r}, data={data!r}, key={key!r})"
+            f"timestamp={timestamp!r}, data={data!r}, key={self.key!r})"
         )
 
 
@@ -187,102 +179,57 @@ def _preview(raw: str | bytes) -> str:
     return text + ("..." if len(raw) > _PREVIEW else "")
 
 
-def decode_frame(raw: str | bytes) -> Frame:
+def is_iii(raw: str | bytes) -> bool:
+    """Whether a well-formed frame is in the iii dialect (top-level ``"type": "stream"``)."""
+    message = loads(raw)
+    return type(message) is dict and message.get("type") == "stream"
+
+
+def decode_frame(raw: str | bytes, latest: int = MAX_TIMESTAMP) -> Frame:
     """Decode one text or binary server frame; never raises.
 
-    Returns a :class:`StateFrame`, :class:`CustomEvent` or :class:`Refusal`,
-    or a :class:`MalformedFrame` saying what is wrong with it.
+    Returns a :class:`StateFrame`, :class:`CustomEvent` or :class:`Refusal`, or a
+    :class:`MalformedFrame` saying what is wrong with it. ``latest`` is the
+    largest timestamp accepted (see the module docstring).
     """
-    message = parse(raw)
-    kind, stream, group, item_id, timestamp, data, key = item_change(message)
-    if kind:
-        return StateFrame(kind, stream, group, item_id, timestamp, data, key)  # type: ignore[arg-type]
-    return decode_message(message, raw)
-
-
-def parse(raw: str | bytes) -> Any:
-    """The JSON value of a frame, or a :class:`MalformedFrame` if it is not JSON; never raises."""
     try:
-        return loads(raw)
+        message = loads(raw)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
         return MalformedFrame(f"not JSON ({type(exc).__name__})", _preview(raw))
-
-
-# (kind, stream, group, item_id, timestamp, data, key) of an item change; kind "" if none.
-ItemChange = tuple[str, str, str, str | None, int, Any, str]
-_NO_CHANGE: ItemChange = ("", "", "", None, 0, None, "")
-
-
-def item_change(message: Any) -> ItemChange:
-    """The fields of a well-formed ``update`` or ``create`` (the usual frame), or ``kind`` "".
-
-    The hot path of decoding, without a frame object: compiled, the tuple is
-    returned by value, so the dispatcher allocates nothing for it. Anything
-    else is left to :func:`decode_message`, which says what it is.
-    """
-    if type(message) is not dict:
-        return _NO_CHANGE
-    envelope: dict[str, Any] = message  # typed: compiled, these are direct dict calls
-    try:
-        event = envelope["event"]
-        if type(event) is not dict:
-            return _NO_CHANGE
-        body: dict[str, Any] = event
-        kind = body["type"]
-        if type(kind) is not str or (kind != "update" and kind != "create"):
-            return _NO_CHANGE
-        data = body["data"]
-        stream = envelope["streamName"]
-        group = envelope["groupId"]
-        timestamp = envelope["timestamp"]
-    except KeyError:
-        return _NO_CHANGE
-    item_id = envelope.get("id")
-    if (
-        type(data) is not dict
-        or type(stream) is not str
-        or type(group) is not str
-        or type(timestamp) is not int
-        or (item_id is not None and type(item_id) is not str)
-    ):
-        return _NO_CHANGE
-    item: dict[str, Any] = data
-    own = item.get("id")
-    key = own if type(own) is str else item_id
-    if key is None:
-        return _NO_CHANGE
-    return (kind, stream, group, item_id, timestamp, data, key)
-
-
-def decode_message(message: Any, raw: str | bytes) -> Frame:
-    """Check a parsed message field by field; every way it can be wrong has its reason."""
-    if type(message) is MalformedFrame:
-        malformed: MalformedFrame = message
-        return malformed
     if type(message) is not dict:
         return MalformedFrame("not a JSON object", _preview(raw))
-    stream = message.get("streamName")
-    group = message.get("groupId")
-    event = message.get("event")
-    timestamp = message.get("timestamp")
-    item_id = message.get("id")
+    get = message.get
+    stream = get("streamName")
+    group = get("groupId")
+    event = get("event")
+    timestamp = get("timestamp")
+    item_id = get("id")
     if type(stream) is not str or type(group) is not str:
         return MalformedFrame("streamName and groupId must be strings", _preview(raw))
     if type(event) is not dict:
         return MalformedFrame("event must be an object", _preview(raw))
     if type(timestamp) is not int:
-        if type(timestamp) is float and timestamp.is_integer():
-            timestamp = int(timestamp)
-        else:
+        if type(timestamp) is not float or not timestamp.is_integer():
             return MalformedFrame("timestamp must be integer milliseconds", _preview(raw))
+        timestamp = int(timestamp)
+    if not 0 <= timestamp <= latest:
+        return MalformedFrame(
+            f"timestamp {timestamp} is outside [0, {latest}] (the client's clock + 1 day)",
+            _preview(raw),
+        )
     if item_id is not None and type(item_id) is not str:
         return MalformedFrame("id must be a string or null", _preview(raw))
     kind = event.get("type")
-    if type(kind) is not str:  # a list or object type is unhashable: never look it up
-        return MalformedFrame(f"unknown event type {kind!r:.60}", _preview(raw))
-    if kind in _STATE_KINDS:
-        state_kind: StateKind = kind  # type: ignore[assignment]  # checked just above
-        return _decode_state(state_kind, stream, group, item_id, timestamp, event.get("data"), raw)
+    data = event.get("data")
+    if kind == "update" or kind == "create":  # the usual frame first
+        if type(data) is dict:
+            own = data.get("id")
+            key = own if type(own) is str else item_id
+            if key is not None:
+                return StateFrame(kind, stream, group, item_id, timestamp, data, key)
+        return _decode_state(kind, stream, group, item_id, timestamp, data, raw)
+    if kind == "sync" or kind == "delete":
+        return _decode_state(kind, stream, group, item_id, timestamp, data, raw)
     if kind == "event":
         return _decode_custom(stream, group, item_id, timestamp, event.get("event"), raw)
     if kind == "unauthorized":
@@ -331,7 +278,12 @@ def _decode_custom(
         return MalformedFrame("a custom event needs event.type", _preview(raw))
     name: str = inner["type"]
     data = inner.get("data")
-    if name == "error" and type(data) is dict and data.get("code") == ACCESS_DENIED:
+    if name == "error" and type(data) is dict:
         message = data.get("message")
-        return Refusal(stream, group, item_id, timestamp, message if type(message) is str else None)
+        text = message if type(message) is str else None
+        code = data.get("code")
+        if (type(code) is str and code in REFUSAL_CODES) or (
+            text is not None and _NOT_FOUND.search(text)
+        ):
+            return Refusal(stream, group, item_id, timestamp, text)
     return CustomEvent(stream, group, item_id, timestamp, name, data)

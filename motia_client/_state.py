@@ -19,175 +19,172 @@ token-by-token output shares them. Staleness holds within one connection only:
 next server may be another process whose clock is behind the last one's, and
 the syncs after a reconnect replace the state (PROTOCOL.md section 6).
 
+Tombstones: a deleted key's timestamp is kept so that a late, older update
+cannot resurrect it, but only while such a frame can still arrive: for
+:data:`TOMBSTONE_WINDOW_MS` of server time after the delete, and for the
+:data:`TOMBSTONE_LIMIT` most recent deletes. A queue-like group that creates
+and deletes millions of ids runs in flat memory.
+
 A frame that changes nothing (an exact duplicate) reports no change, so nobody
 is notified. Values nested too deeply for Python to compare (``==`` raises
 ``RecursionError``) count as changed.
 
-The reducers are pure: no I/O, no clock. ``apply`` returns what changed so the
-views (ordering, models) can follow in O(1) or O(log N).
+The reducers are pure: no I/O, no clock. They say what changed (an ``Op``, with
+the previous value in ``old``) so that the views can follow in O(1) or O(log N).
 """
 
 from __future__ import annotations
 
 from itertools import repeat
-from typing import Any, Final, final
+from typing import Any, Final
 
-from motia_client._protocol import StateFrame
+__all__ = [
+    "NEVER",
+    "TOMBSTONE_LIMIT",
+    "TOMBSTONE_WINDOW_MS",
+    "GroupState",
+    "ItemState",
+    "Op",
+]
 
-__all__ = ["CHANGED", "NEVER", "GroupDelta", "GroupState", "ItemState", "Op"]
-
-NEVER = _NEVER = -(1 << 62)  # older than any timestamp
+NEVER: Final = -(1 << 62)  # older than any timestamp
+TOMBSTONE_WINDOW_MS: Final = 60_000
+TOMBSTONE_LIMIT: Final = 10_000
 _ONLY_STR = {str}
+
+
+class Op:
+    """What a change did to a group (``NONE`` is falsy: nothing changed)."""
+
+    NONE: Final = 0
+    RESET: Final = 1  # a sync replaced everything
+    UPSERT: Final = 2  # one key was inserted or replaced
+    REMOVE: Final = 3  # one key was removed
+
+
+_NONE, _RESET, _UPSERT, _REMOVE = Op.NONE, Op.RESET, Op.UPSERT, Op.REMOVE
 
 
 def _same(old: Any, new: Any) -> bool:
     """``old == new``; a value too deeply nested to compare is a change, never an error."""
     try:
-        return bool(old == new)
+        return bool(old is new or old == new)
     except RecursionError:
         return False
 
 
-class Op:
-    """What a :class:`GroupDelta` did to the group."""
-
-    RESET: Final = 0  # a sync replaced everything
-    UPSERT: Final = 1  # one key was inserted or replaced
-    REMOVE: Final = 2  # one key was removed
-
-
-@final
-class GroupDelta:
-    """One change to a group: ``op`` on ``key`` (``None`` for a reset), ``old`` and ``new``.
-
-    A plain class rather than a NamedTuple: one is built per change, and a
-    compiled class is built several times faster.
-    """
-
-    __slots__ = ("key", "new", "old", "op")
-
-    def __init__(self, op: int, key: str | None, old: Any, new: Any) -> None:
-        self.op = op
-        self.key = key
-        self.old = old
-        self.new = new
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, GroupDelta):
-            return NotImplemented
-        return (self.op, self.key, self.old, self.new) == (
-            other.op,
-            other.key,
-            other.old,
-            other.new,
-        )
-
-    def __repr__(self) -> str:
-        return f"GroupDelta(op={self.op!r}, key={self.key!r}, old={self.old!r}, new={self.new!r})"
-
-
-_UPSERT = Op.UPSERT
-_REMOVE = Op.REMOVE
-# What GroupState.change returns without detail: an item changed (which, and how, untold).
-CHANGED: Final = GroupDelta(_UPSERT, None, None, None)
-
-
 class ItemState:
-    """The state of one item subscription: the item, or ``None``."""
+    """The state of one item room: the item, or ``None``."""
 
-    __slots__ = ("answered", "synced", "timestamp", "value")
+    __slots__ = ("old", "synced", "timestamp", "value")
 
     def __init__(self) -> None:
         self.value: Any = None
-        self.timestamp = _NEVER
+        self.old: Any = None  # the value before the last change
+        self.timestamp = NEVER
         self.synced = False  # a first frame has arrived (even a null sync)
-        self.answered = False  # a frame has arrived since the current join was sent
 
     def rebase(self) -> None:
         """A new connection: its first frame is never stale (the value is kept)."""
-        self.timestamp = _NEVER
+        self.timestamp = NEVER
 
-    def apply(self, frame: StateFrame) -> bool:
-        """Apply one state frame; return whether the value changed."""
-        self.answered = True
-        if frame.timestamp < self.timestamp:
+    def apply(self, kind: str, timestamp: int, data: Any) -> bool:
+        """Apply one state frame to the item; return whether its value changed."""
+        if timestamp < self.timestamp:
             return False
-        self.timestamp = frame.timestamp
-        new = None if frame.kind == "delete" else frame.data
+        self.timestamp = timestamp
+        new = None if kind == "delete" else data
         if self.synced and _same(new, self.value):
             return False
         self.synced = True
+        self.old = self.value
         self.value = new
         return True
 
 
 class GroupState:
-    """The state of one group subscription: items keyed by id, in natural order.
+    """The state of one group room: items keyed by id, in natural order.
 
     Natural order is the order of the last sync (the server sorts it), then
     creation order; an update keeps an item's place.
     """
 
-    __slots__ = ("_stamps", "floor", "items", "synced")
+    __slots__ = ("_stamps", "_tombs", "floor", "items", "old", "synced")
 
     def __init__(self) -> None:
         self.items: dict[str, Any] = {}
-        self._stamps: dict[str, int] = {}  # key -> timestamp of its last applied frame
-        self.floor = _NEVER  # timestamp of the last applied sync
+        self.old: Any = None  # what the last change replaced: a value, or the items of a reset
+        self._stamps: dict[str, int] = {}  # live key -> timestamp of its last applied frame
+        self._tombs: dict[str, int] = {}  # deleted key -> timestamp, oldest first (bounded)
+        self.floor = NEVER  # timestamp of the last applied sync
         self.synced = False
 
     def rebase(self) -> None:
         """A new connection: its first frames are never stale (the items are kept)."""
-        self.floor = _NEVER
+        self.floor = NEVER
         self._stamps = {}
+        self._tombs = {}
 
-    def apply(self, frame: StateFrame) -> GroupDelta | None:
-        """Apply one state frame; return what changed, or ``None`` if nothing did."""
-        if frame.kind == "sync":
-            return self._sync(frame.timestamp, frame.data)
-        assert frame.key is not None  # decode_frame guarantees a key for item-level kinds
-        return self.change(frame.kind, frame.key, frame.timestamp, frame.data)
+    def stamp(self, key: str) -> int:
+        """The timestamp of the last frame applied to ``key`` (a delete too), or the floor."""
+        last = self._stamps.get(key)
+        if last is None:
+            last = self._tombs.get(key, self.floor)
+        return last
 
-    def change(
-        self, kind: str, key: str, timestamp: int, new: Any, detail: bool = True
-    ) -> GroupDelta | None:
-        """Apply one item-level frame (``create``, ``update`` or ``delete``) given by its fields.
-
-        Without ``detail`` a change returns :data:`CHANGED` rather than a new
-        delta: enough for views with no order and no model, and one object less.
-        """
+    def change(self, kind: str, key: str, timestamp: int, data: Any) -> int:
+        """Apply one item-level frame (``create``, ``update`` or ``delete``); return its Op."""
         stamps = self._stamps
-        if timestamp < stamps.get(key, self.floor):
-            return None
-        stamps[key] = timestamp
+        last = stamps.get(key)
+        if last is None:
+            last = self._tombs.get(key, self.floor)
+        if timestamp < last:
+            return _NONE  # stale
         items = self.items
         old = items.get(key)
         if kind == "delete":
+            self._bury(key, timestamp)
             if old is None:
-                return None
+                return _NONE
             del items[key]
-            return GroupDelta(_REMOVE, key, old, None) if detail else CHANGED
-        if old is not None:
-            try:
-                if old is new or old == new:
-                    return None  # an exact duplicate: no change, nobody notified
-            except RecursionError:
-                pass  # too deeply nested to compare: treat it as a change
-        items[key] = new
-        return GroupDelta(_UPSERT, key, old, new) if detail else CHANGED
+            stamps.pop(key, None)
+            self.old = old
+            return _REMOVE
+        stamps[key] = timestamp
+        if old is None:
+            self._tombs.pop(key, None)
+        elif old is data or _same(old, data):
+            return _NONE  # an exact duplicate: no change, nobody notified
+        items[key] = data
+        self.old = old
+        return _UPSERT
 
-    def _sync(self, timestamp: int, data: list[Any]) -> GroupDelta | None:
+    def _bury(self, key: str, timestamp: int) -> None:
+        """Remember a delete, forgetting the deletes no late frame can still concern."""
+        tombs = self._tombs
+        tombs.pop(key, None)  # re-inserted: the dict stays in delete order
+        tombs[key] = timestamp
+        horizon = timestamp - TOMBSTONE_WINDOW_MS
+        while tombs:
+            first = next(iter(tombs))
+            if len(tombs) <= TOMBSTONE_LIMIT and tombs[first] >= horizon:
+                break
+            del tombs[first]
+
+    def sync(self, timestamp: int, data: list[Any]) -> int:
+        """Apply a group sync; return ``Op.RESET`` if the items changed, else ``Op.NONE``."""
         if timestamp < self.floor:
-            return None
+            return _NONE
         items = _keyed(data)
         self.floor = timestamp
         self._stamps = {}
+        self._tombs = {}
         if self.synced and _same_items(items, self.items):
-            return None
+            return _NONE
         self.synced = True
-        old = self.items
+        self.old = self.items
         self.items = items
-        return GroupDelta(Op.RESET, None, old, items)
+        return _RESET
 
 
 def _keyed(data: list[dict[str, Any]]) -> dict[str, Any]:

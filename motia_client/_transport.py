@@ -37,8 +37,6 @@ __all__ = [
     "Transport",
     "TransportChoice",
     "TransportFactory",
-    "pick_transport",
-    "websockets_transport",
 ]
 
 logger = logging.getLogger("motia_client")
@@ -98,22 +96,6 @@ class PushTransport(Transport, Protocol):
 
 TransportFactory = Callable[[ConnectRequest], Awaitable[Transport]]
 TransportChoice = Literal["auto", "websockets"] | TransportFactory
-
-
-def pick_transport(choice: TransportChoice) -> TransportFactory:
-    """Resolve ``transport=``: ``"auto"`` and ``"websockets"`` are the websockets transport."""
-    if callable(choice):
-        return choice
-    if choice in ("auto", "websockets"):
-        return websockets_transport
-    raise ValueError("transport must be 'auto', 'websockets' or a transport factory")
-
-
-async def websockets_transport(request: ConnectRequest) -> Transport:
-    """Open the default transport (``_websockets_transport``) for ``request``."""
-    from motia_client._websockets_transport import websockets_transport as open_transport
-
-    return await open_transport(request)
 
 
 class MessageInbox:

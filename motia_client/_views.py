@@ -1,32 +1,36 @@
-"""What one local subscription sees of a room's state: order, models, snapshots.
+"""What one local subscription sees of a room's state: order, models, snapshots, changes.
 
 A room's reducer (``_state``) is shared by every local subscriber; each
 subscriber has a view on it with its own ``sort_key`` and ``model``. Views
-follow the reducer's deltas: O(1) without a sort key, O(log N) with one (and
-O(1) when the sort value did not change). The ordered items are built only
-when someone reads them, and cached until the next change.
+follow the reducer's ops: O(1) without a sort key, O(log N) with one (and O(1)
+when the sort value did not change). The ordered items are built only when
+someone reads them, and cached until the next change. A view that ``tracks``
+also records what changed, item by item, for the change feed; one that does not
+pays nothing for it.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from operator import itemgetter
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel
-from pydantic import ValidationError as PydanticValidationError
 from sortedcontainers import SortedList
 
 from motia_client._exceptions import ItemValidationError
 from motia_client._items import Items
-from motia_client._state import GroupDelta, GroupState, ItemState, Op
+from motia_client._state import GroupState, ItemState, Op
 
-__all__ = ["GroupView", "ItemView", "Items", "sort_rank"]
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+__all__ = ["ChangeKind", "GroupView", "ItemView", "Items", "Recorded", "sort_rank"]
 
 T = TypeVar("T")
-_NO_ERRORS: tuple[ItemValidationError, ...] = ()
-_RESET = Op.RESET
+ChangeKind = Literal["added", "modified", "removed"]
+Recorded = tuple[ChangeKind, str, Any, Any]  # (kind, id, old, new)
+_RESET, _UPSERT, _REMOVE = Op.RESET, Op.UPSERT, Op.REMOVE
 _SORT_VALUE = itemgetter(1)  # the value in a (rank, value, seq, key) index entry
 # A view hands out the same snapshot until someone else keeps a reference to it,
 # which only the reference count tells (CPython). Elsewhere every snapshot counts
@@ -55,23 +59,7 @@ def sort_rank(value: Any) -> tuple[int, Any]:
         return (2, "")
 
 
-def _sorted_list_of(entries: list[Any]) -> SortedList:
-    """A ``SortedList`` of ``entries``, which are already sorted, without sorting them again.
-
-    Fills the empty list's sublists exactly as ``SortedList.update`` does after
-    its sort (sortedcontainers 2.x layout; ``SortedList._check`` verifies it in
-    the tests).
-    """
-    index = SortedList()
-    if entries:
-        load = index._load
-        index._lists = [entries[start : start + load] for start in range(0, len(entries), load)]
-        index._maxes = [chunk[-1] for chunk in index._lists]
-        index._len = len(entries)
-    return index
-
-
-class _Validator(Generic[T]):
+class _Validator:
     """Validates raw items against an optional pydantic model, collecting errors."""
 
     __slots__ = ("errors", "model")
@@ -85,9 +73,11 @@ class _Validator(Generic[T]):
         model = self.model
         if model is None or raw is None:
             return raw
+        from pydantic import ValidationError  # imported with the first model, not before
+
         try:
             return model.model_validate(raw)
-        except PydanticValidationError as exc:
+        except ValidationError as exc:
             detail = "; ".join(
                 f"{'.'.join(str(p) for p in err['loc']) or '<item>'}: {err['msg']}"
                 for err in exc.errors()
@@ -99,26 +89,46 @@ class _Validator(Generic[T]):
 class ItemView(Generic[T]):
     """One subscriber's view of an item room: the (validated) item or ``None``."""
 
-    __slots__ = ("_validate", "state", "value")
+    __slots__ = ("_validate", "errors", "item_id", "recorded", "state", "tracks", "value")
 
-    def __init__(self, state: ItemState, model: type[BaseModel] | None = None) -> None:
+    def __init__(
+        self, state: ItemState, item_id: str, model: type[BaseModel] | None = None
+    ) -> None:
         self.state = state
-        self._validate: _Validator[T] = _Validator(model)
-        self.value: T | None = None
-        self.refresh()
+        self.item_id = item_id
+        self._validate = _Validator(model)
+        self.value: T | None = self._validate(item_id, state.value)
+        #: validation errors of the last changes: the subscriber reports, then clears them
+        self.errors = self._validate.errors
+        self.errors.clear()  # reported when they come from a frame
+        self.tracks = False  # record the change for the change feed
+        self.recorded: list[Recorded] = []
 
     @property
     def synced(self) -> bool:
         """Whether the room has received its first state frame."""
         return self.state.synced
 
-    def refresh(self) -> Sequence[ItemValidationError]:
-        """Follow the reducer after it changed; return validation errors."""
-        self.value = self._validate(None, self.state.value)
-        if not self._validate.errors:
-            return _NO_ERRORS
-        errors, self._validate.errors = self._validate.errors, []
-        return errors
+    def snapshot(self) -> T | None:
+        """The current value (items are immutable snapshots already)."""
+        return self.value
+
+    def refresh(self) -> None:
+        """Follow the reducer after it changed."""
+        old = self.value
+        new = self.value = self._validate(self.item_id, self.state.value)
+        if self.tracks:
+            _record(self.recorded, self.item_id, old, new)
+
+
+def _record(recorded: list[Recorded], key: str, old: Any, new: Any) -> None:
+    if old is None:
+        if new is not None:
+            recorded.append(("added", key, None, new))
+    elif new is None:
+        recorded.append(("removed", key, old, None))
+    elif old is not new:
+        recorded.append(("modified", key, old, new))
 
 
 class GroupView(Generic[T]):
@@ -129,12 +139,15 @@ class GroupView(Generic[T]):
         "_index",
         "_models",
         "_outstanding",
-        "_plain",
         "_seq",
         "_sort_key",
         "_sort_keys",
         "_validate",
+        "errors",
+        "plain",
+        "recorded",
         "state",
+        "tracks",
     )
 
     def __init__(
@@ -145,15 +158,20 @@ class GroupView(Generic[T]):
     ) -> None:
         self.state = state
         self._sort_key = sort_key
-        self._validate: _Validator[T] = _Validator(model)
+        self._validate = _Validator(model)
         self._models: dict[str, Any] | None = {} if model is not None else None
         self._index: SortedList | None = SortedList() if sort_key is not None else None
         self._sort_keys: dict[str, tuple[Any, ...]] = {}
         self._seq = 0
         self._cache: tuple[T, ...] | None = None
         self._outstanding: Items[T] | None = None  # the snapshot handed out since the last change
-        self._plain = sort_key is None and model is None
-        self.apply(GroupDelta(Op.RESET, None, {}, state.items))
+        self.plain = sort_key is None and model is None  # nothing to follow per item
+        self.tracks = False  # record each change for the change feed
+        self.recorded: list[Recorded] = []
+        #: validation errors of the last changes: the subscriber reports, then clears them
+        self.errors = self._validate.errors
+        self._reset(state.items)
+        self.errors.clear()  # reported when they come from a frame
 
     @property
     def synced(self) -> bool:
@@ -168,9 +186,7 @@ class GroupView(Generic[T]):
         return self.state.items
 
     def __len__(self) -> int:
-        if self._models is not None:
-            return len(self._models)
-        return len(self.state.items)
+        return len(self.by_id)
 
     def snapshot(self) -> Items[T]:
         """Return the current items as an immutable snapshot, built only when read.
@@ -183,46 +199,58 @@ class GroupView(Generic[T]):
             items = self._outstanding = Items(self)
         return items
 
-    def _snapshot_refs(self) -> int:
-        """The references to the outstanding snapshot (0 if none), counted alike at every call."""
+    def before_change(self) -> None:
+        """Call before the shared reducer changes: a snapshot someone holds keeps its items."""
         items = self._outstanding
         if items is None:
-            return 0
-        return _refcount(items)
-
-    def freeze(self) -> None:
-        """Call before the shared reducer changes: a snapshot someone holds keeps its items."""
-        refs = self._snapshot_refs()
-        if refs == 0:
             return
-        items = self._outstanding
-        assert items is not None
-        if refs > _UNSHARED_REFS:  # someone else holds it: it keeps the items it shows now
-            items._materialize()
+        if _refcount(items) > _UNSHARED_REFS:  # someone else holds it: it keeps its items
+            items.materialize()
             self._outstanding = None
-        elif self._cache is not None:  # it may have been read (reading builds the cache), then
-            items._items = None  # let go: it follows the view again
-            items._view = self
+        elif self._cache is not None:  # it may have been read (and fixed): the next is new
+            self._outstanding = None
 
-    def apply(self, delta: GroupDelta) -> Sequence[ItemValidationError]:
-        """Follow one reducer delta (after :meth:`freeze`); return its validation errors."""
+    def apply(self, op: int, key: str | None, old: Any, new: Any) -> None:
+        """Follow one reducer op (after :meth:`before_change`).
+
+        ``old`` and ``new`` are the raw values (the previous and new items for a reset).
+        """
         self._cache = None
-        op = delta.op
-        if op != _RESET and self._plain:
-            return _NO_ERRORS  # no order and no models to follow: reading state.items is enough
         if op == _RESET:
-            self._reset(delta.new)
+            before = self.by_id if self.tracks else None
+            self._reset(new)
+            if before is not None:
+                self._diff(before, self.by_id)
+            return
+        assert key is not None
+        if self.plain:
+            if self.tracks:
+                _record(self.recorded, key, old, new)
+            return
+        previous = self.by_id.get(key) if self.tracks else None
+        if op == _UPSERT:
+            self._upsert(key, new, old)
         else:
-            key = delta.key
-            assert key is not None
-            if op == Op.UPSERT:
-                self._upsert(key, delta.new, delta.old)
-            else:
-                self._remove(key)
-        if not self._validate.errors:
-            return _NO_ERRORS
-        errors, self._validate.errors = self._validate.errors, []
-        return errors
+            self._remove(key)
+        if self.tracks:
+            _record(self.recorded, key, previous, self.by_id.get(key))
+
+    def _diff(self, before: dict[str, Any], after: dict[str, Any]) -> None:
+        recorded = self.recorded
+        for key, old in before.items():
+            if key not in after:
+                recorded.append(("removed", key, old, None))
+        for key, new in after.items():
+            old = before.get(key)
+            if old is None:
+                recorded.append(("added", key, None, new))
+            elif old is not new:
+                try:
+                    same = bool(old == new)
+                except RecursionError:
+                    same = False
+                if not same:
+                    recorded.append(("modified", key, old, new))
 
     def _reset(self, items: dict[str, Any]) -> None:
         if self._models is not None:
@@ -240,29 +268,15 @@ class GroupView(Generic[T]):
         """Index every (valid) item by ``(rank, value, seq, key)``: ``seq`` is its sync position."""
         sort_key = self._sort_key
         valid = self._models
-        sort_keys: dict[str, tuple[Any, ...]] = {}
-        mixed = False
+        entries = []
         for seq, (key, raw) in enumerate(items.items()):
             if valid is not None and key not in valid:
                 continue
-            value = raw.get(sort_key)
-            if type(value) is str:  # the usual case, inlined: sort_rank's (1, value)
-                sort_keys[key] = (1, value, seq, key)
-            else:
-                mixed = True
-                sort_keys[key] = (*sort_rank(value), seq, key)
+            entries.append((*sort_rank(raw.get(sort_key)), seq, key))
         self._seq = len(items)
-        self._sort_keys = sort_keys
-        entries = list(sort_keys.values())  # in seq order
-        if mixed:
-            self._index = SortedList(entries)
-            return
-        # All ranks are 1 and seq ascends: a stable sort on the strings alone gives the
-        # index order, with list.sort's fast string compare instead of tuple compares
-        # (1.5x faster on a shuffled sync; n - 1 compares on one in order). SortedList's
-        # constructor would sort the tuples again: hand it the sorted entries instead.
-        entries.sort(key=_SORT_VALUE)
-        self._index = _sorted_list_of(entries)
+        self._sort_keys = {entry[3]: entry for entry in entries}
+        entries.sort()
+        self._index = SortedList(entries)  # sorted already: SortedList's sort is linear
 
     def _upsert(self, key: str, raw: Any, old_raw: Any = None) -> None:
         if self._models is not None:
@@ -272,27 +286,21 @@ class GroupView(Generic[T]):
                 return
             self._models[key] = value
         index = self._index
-        if index is not None:
-            value = raw.get(self._sort_key)
-            if old_raw is not None and self._models is None:
-                # Without a model every item is indexed: an unchanged sort value needs no
-                # index lookup (at large N that lookup is the costly cache miss).
-                before = old_raw.get(self._sort_key)
-                if before is value or (type(before) is type(value) is str and before == value):
-                    return
-            rank = sort_rank(value)
-            old = self._sort_keys.get(key)
-            if old is not None:
-                if old[0] == rank[0] and old[1] == rank[1]:
-                    return  # same sort value: the order is unchanged
-                index.remove(old)
-                seq = old[2]
-            else:
-                seq = self._seq
-                self._seq += 1
-            new = (*rank, seq, key)
-            self._sort_keys[key] = new
-            index.add(new)
+        if index is None:
+            return
+        rank = sort_rank(raw.get(self._sort_key))
+        old = self._sort_keys.get(key)
+        if old is not None:
+            if old[0] == rank[0] and old[1] == rank[1]:
+                return  # same sort value: the order is unchanged
+            index.remove(old)
+            seq = old[2]
+        else:
+            seq = self._seq
+            self._seq += 1
+        entry = (*rank, seq, key)
+        self._sort_keys[key] = entry
+        index.add(entry)
 
     def _remove(self, key: str) -> None:
         if self._models is not None:
@@ -302,10 +310,10 @@ class GroupView(Generic[T]):
             if old is not None:
                 self._index.remove(old)
 
-    def _ordered(self) -> tuple[T, ...]:
-        """Build (and cache) the ordered items: O(N), once per change at most."""
+    def ordered(self) -> tuple[T, ...]:
+        """The items in order (built once per change at most: O(N))."""
         if self._cache is None:
-            source = self._models if self._models is not None else self.state.items
+            source = self.by_id
             if self._index is None:
                 self._cache = tuple(source.values())
             else:
@@ -314,12 +322,13 @@ class GroupView(Generic[T]):
 
 
 def _unshared_refs() -> int:
-    """The count ``GroupView._snapshot_refs`` gives when only the view holds its snapshot."""
+    """The count ``before_change`` sees when only the view holds its snapshot."""
     if not hasattr(sys, "getrefcount"):
         return 0  # no reference counts: every snapshot counts as kept
     view: GroupView[Any] = GroupView(GroupState())
     view.snapshot()
-    return view._snapshot_refs()
+    items = view._outstanding
+    return _refcount(items)
 
 
 _UNSHARED_REFS = _unshared_refs()

@@ -49,6 +49,7 @@ logger = logging.getLogger("motia_client")
 _TEXT, _BINARY, _CONT, _PONG = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.PONG
 _OPEN = State.OPEN
 _MESSAGE_TOO_BIG = 1009
+_POLICY_VIOLATION = 1008
 _MAX_RESPONSE_HEAD = 64 * 1024
 
 if TYPE_CHECKING:
@@ -395,15 +396,23 @@ class WebsocketsTransport:
     def _lost(self) -> MotiaConnectionError | FrameTooLarge:
         protocol = self._connection.protocol
         sent, rcvd = protocol.close_sent, protocol.close_rcvd
-        if sent is not None and sent.code == _MESSAGE_TOO_BIG:
+        # Our own max_size (not an echo of the server's 1009: that is the server's limit).
+        if sent is not None and sent.code == _MESSAGE_TOO_BIG and not protocol.close_rcvd_then_sent:
             return FrameTooLarge(self._request.max_size)
+        code = None
         if self._connection.ping_failed:
             detail = "the keepalive ping got no answer in time"
         elif rcvd is not None:
-            detail = f"the server closed the connection (code {rcvd.code})"
+            code = rcvd.code
+            detail = f"the server closed the connection (code {code}"
+            if code == _MESSAGE_TOO_BIG:
+                detail += ": a frame the client sent exceeded the server's size limit"
+            elif code == _POLICY_VIOLATION:
+                detail += ": policy violation"
+            detail += ")"
         else:
             detail = "the connection was lost"
-        return MotiaConnectionError(f"{detail}: {self._request.safe_url}")
+        return MotiaConnectionError(f"{detail}: {self._request.safe_url}", close_code=code)
 
 
 def _ssl_context(request: ConnectRequest) -> ssl_module.SSLContext | None:

@@ -296,9 +296,11 @@ class MotiaTui(App[int]):
         elif state is ConnectionState.OPEN:
             self._refused_auth = None
             self.events.post("info", f"connected to {self._url}")
-        elif isinstance(change.error, AuthenticationError):  # failed: refused credentials
-            # (The client logs why it failed, and the log shows it: no second line here.)
-            self._refused_auth = f"the server refused the credentials (HTTP {change.error.status})"
+        elif state is ConnectionState.FAILED:
+            self.events.post("error", f"connection failed: {change.reason}")
+            if isinstance(change.error, AuthenticationError):  # refused credentials
+                status = change.error.status
+                self._refused_auth = f"the server refused the credentials (HTTP {status})"
 
     # -- the frame ----------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ them; ``conflate=seconds`` emits at most the latest value per interval.
 from __future__ import annotations
 
 from motia_client.rx._hooks import (
+    use_item_changes,
     use_motia_stream,
     use_stream_event_handler,
     use_stream_group,
@@ -26,6 +27,7 @@ from motia_client.rx._hooks import (
 )
 
 __all__ = [
+    "use_item_changes",
     "use_motia_stream",
     "use_stream_event_handler",
     "use_stream_group",

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import reactivex
-from pydantic import BaseModel
 from reactivex import Observable, abc
 from reactivex import operators as ops
 from reactivex.scheduler.eventloop import AsyncIOThreadSafeScheduler
 
+from motia_client._blocking import StreamClient
 from motia_client._client import AsyncStreamClient
 from motia_client._exceptions import (
     ItemValidationError,
@@ -28,14 +28,19 @@ from motia_client._exceptions import (
     MotiaError,
     SubscriptionRefused,
 )
+from motia_client._items import Items
 from motia_client._lifecycle import ConnectionState, StateChange
-from motia_client._subscription import Subscription
-from motia_client._views import Items
+from motia_client._loop import Bridge
+from motia_client._subscription import ItemChange, Subscription
 from motia_client.rx._conflate import conflate as conflate_operator
-from motia_client.rx._shared import Bridge, Client, SharedSource, Sink, Start
+from motia_client.rx._shared import SharedSource, Sink, Start
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 __all__ = [
     "StreamObservable",
+    "use_item_changes",
     "use_motia_stream",
     "use_stream_event_handler",
     "use_stream_group",
@@ -44,14 +49,30 @@ __all__ = [
 
 logger = logging.getLogger("motia_client")
 T = TypeVar("T")
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound="BaseModel")
+Client = AsyncStreamClient | StreamClient
+
+
+class _Hooked:
+    """A client as the hooks use it: its bridge, and the asyncio client that holds the state."""
+
+    def __init__(self, client: Client) -> None:
+        if isinstance(client, StreamClient):
+            self.client = client.async_client
+        elif isinstance(client, AsyncStreamClient):
+            self.client = client
+        else:
+            raise TypeError(
+                f"expected an AsyncStreamClient or a StreamClient, got {type(client).__name__}"
+            )
+        self.bridge = Bridge(client)
 
 
 class StreamObservable(Observable[T]):
     """A reactivex ``Observable`` from :mod:`motia_client.rx` that also shows itself in Jupyter.
 
     ``kind`` says what it emits: ``"item"``, ``"group"``, ``"event"``,
-    ``"state"`` or ``"pair"`` (``(items, is_connected)``).
+    ``"changes"``, ``"state"`` or ``"pair"`` (``(items, is_connected)``).
     """
 
     def __init__(self, source: Observable[T], *, kind: str, title: str, bridge: Bridge) -> None:
@@ -66,11 +87,14 @@ class StreamObservable(Observable[T]):
     ) -> abc.DisposableBase:
         return self._source.subscribe(observer, scheduler=scheduler)
 
-    def _ipython_display_(self) -> None:
-        """Subscribe and show the values live (throttled) until the observable ends."""
+    def _ipython_display_(self, **options: Any) -> None:
+        """Subscribe and show the values live (throttled) until the observable ends.
+
+        ``options`` go to the display (``publisher``, ``throttle``): tests use them.
+        """
         from motia_client import _notebook  # imported only when displaying
 
-        _notebook.display_observable(self)
+        _notebook.display_observable(self, self._bridge, self.kind, self.title, **options)
 
     def __repr__(self) -> str:
         return f"<StreamObservable {self.kind} {self.title}>"
@@ -116,14 +140,14 @@ def use_stream_item(
     Like ``useStreamItem``: emits once the item's first state arrives, then on
     every change.
     """
-    bridge = Bridge(client)
+    hooked = _Hooked(client)
     title = f"{stream}/{group_id}/{item_id}"
 
     def open_item(c: AsyncStreamClient) -> Subscription[Any]:
         return c.subscribe_item(stream, group_id, item_id, model=model)
 
-    source = _state_source(bridge, open_item, title)
-    return _finish(source, bridge, "item", title, scheduler, conflate)
+    source = _state_source(hooked, open_item, title)
+    return _finish(source, hooked, "item", title, scheduler, conflate)
 
 
 @overload
@@ -163,10 +187,44 @@ def use_stream_group(
     Like ``useStreamGroup``: emits an immutable :class:`~motia_client.Items`
     snapshot once the group's first sync arrives, then on every change.
     """
-    bridge = Bridge(client)
+    hooked = _Hooked(client)
     title = f"{stream}/{group_id}"
-    source = _group_source(bridge, stream, group_id, sort_key, model)
-    return _finish(source, bridge, "group", title, scheduler, conflate)
+    source = _group_source(hooked, stream, group_id, sort_key, model)
+    return _finish(source, hooked, "group", title, scheduler, conflate)
+
+
+def use_item_changes(
+    client: Client,
+    stream: str,
+    group_id: str,
+    item_id: str | None = None,
+    *,
+    model: type[BaseModel] | None = None,
+    scheduler: abc.SchedulerBase | None = None,
+) -> StreamObservable[ItemChange[Any]]:
+    """An observable of a group's (or one item's) :class:`~motia_client.ItemChange` feed.
+
+    Each observer first gets an ``added`` for each item held, then one change per
+    real change (the net difference after a reconnect, with ``resync=True``).
+    """
+    hooked = _Hooked(client)
+    title = f"{stream}/{group_id}" + (f"/{item_id}" if item_id is not None else "")
+
+    def start(sink: Sink[Any]) -> Callable[[], None]:
+        def open_sub(c: AsyncStreamClient) -> Subscription[Any]:
+            if item_id is not None:
+                return c.subscribe_item(stream, group_id, item_id, model=model)
+            return c.subscribe_group(stream, group_id, model=model)
+
+        return _start_subscription(
+            hooked, sink, open_sub, title, lambda sub: [sub.on_item_change(sink.on_next)]
+        )
+
+    # Not shared: a late observer needs its own "added" for the items held.
+    source: Observable[ItemChange[Any]] = reactivex.defer(
+        lambda _: _shared(hooked, start, _complete, replay=False, name=f"{title} item changes")
+    )
+    return _finish(source, hooked, "changes", f"{title} · changes", scheduler, None)
 
 
 def use_stream_event_handler(
@@ -181,9 +239,11 @@ def use_stream_event_handler(
     """An observable of one custom event's data, on a group (or on one item).
 
     Like ``useStreamEventHandler``. Events are not state: nothing is replayed
-    to a late observer, and events sent while disconnected are lost.
+    to a late observer, and events sent while disconnected are lost; when that
+    may have happened, an :class:`~motia_client.EventGap` is emitted (a distinct
+    value: filter it out, or react to it).
     """
-    bridge = Bridge(client)
+    hooked = _Hooked(client)
     title = f"{stream}/{group_id}" + (f"/{item_id}" if item_id is not None else "")
 
     def start(sink: Sink[Any]) -> Callable[[], None]:
@@ -192,12 +252,13 @@ def use_stream_event_handler(
                 return c.subscribe_item(stream, group_id, item_id)
             return c.subscribe_group(stream, group_id)
 
-        return _start_subscription(
-            bridge, sink, open_sub, title, lambda sub: [sub.on_event(event_type, sink.on_next)]
-        )
+        def wire(sub: Subscription[Any]) -> list[Callable[[], None]]:
+            return [sub.on_event(event_type, sink.on_next), sub.on_event_gap(sink.on_next)]
 
-    source = _shared(bridge, start, _complete, replay=False, name=f"{title} {event_type!r} events")
-    return _finish(source, bridge, "event", f"{title} · {event_type}", scheduler, None)
+        return _start_subscription(hooked, sink, open_sub, title, wire)
+
+    source = _shared(hooked, start, _complete, replay=False, name=f"{title} {event_type!r} events")
+    return _finish(source, hooked, "event", f"{title} · {event_type}", scheduler, None)
 
 
 @overload
@@ -239,33 +300,33 @@ def use_motia_stream(
     items change or the connection opens or drops (the items are kept while
     disconnected, and replaced by the resync).
     """
-    bridge = Bridge(client)
+    hooked = _Hooked(client)
     if stream is None and group_id is None:
         title = "connection"
-        return _finish(_connection_source(bridge), bridge, "state", title, scheduler, conflate)
+        return _finish(_connection_source(hooked), hooked, "state", title, scheduler, conflate)
     if stream is None or group_id is None:
         raise TypeError("use_motia_stream needs both stream and group_id, or neither")
     title = f"{stream}/{group_id}"
-    items = _group_source(bridge, stream, group_id, sort_key, model)
-    connected: Observable[bool] = _connection_source(bridge).pipe(
+    items = _group_source(hooked, stream, group_id, sort_key, model)
+    connected: Observable[bool] = _connection_source(hooked).pipe(
         ops.map(_is_open), ops.distinct_until_changed()
     )
     pairs: Observable[tuple[Items[Any], bool]] = reactivex.combine_latest(items, connected)
-    return _finish(pairs, bridge, "pair", title, scheduler, conflate)
+    return _finish(pairs, hooked, "pair", title, scheduler, conflate)
 
 
 # -- sources ---------------------------------------------------------------------------
 
 
 def _shared(
-    bridge: Bridge,
+    hooked: _Hooked,
     start: Start[T],
     gone: Callable[[abc.ObserverBase[T]], None],
     *,
     replay: bool,
     name: str,
 ) -> Observable[T]:
-    shared = SharedSource(bridge, start, gone, replay=replay, name=name)
+    shared = SharedSource(hooked.bridge, start, gone, replay=replay, name=name)
     return Observable(shared.subscribe)
 
 
@@ -274,7 +335,7 @@ def _complete(observer: abc.ObserverBase[Any]) -> None:
 
 
 def _group_source(
-    bridge: Bridge,
+    hooked: _Hooked,
     stream: str,
     group_id: str,
     sort_key: str | None,
@@ -283,35 +344,36 @@ def _group_source(
     def open_group(c: AsyncStreamClient) -> Subscription[Any]:
         return c.subscribe_group(stream, group_id, sort_key=sort_key, model=model)
 
-    return _state_source(bridge, open_group, f"{stream}/{group_id}")
+    return _state_source(hooked, open_group, f"{stream}/{group_id}")
 
 
 def _state_source(
-    bridge: Bridge, open_sub: Callable[[AsyncStreamClient], Subscription[Any]], name: str
+    hooked: _Hooked, open_sub: Callable[[AsyncStreamClient], Subscription[Any]], name: str
 ) -> Observable[Any]:
-    """The state of a subscription: emitted once synced, then after every change."""
+    """The state of a subscription: emitted once synced, then after every change.
+
+    The listener rule does the first emission: a listener added to a synced
+    subscription (a room another local subscriber follows) is called at once.
+    """
 
     def start(sink: Sink[Any]) -> Callable[[], None]:
         def wire(sub: Subscription[Any]) -> list[Callable[[], None]]:
-            remove = sub.add_change_listener(lambda _: sink.on_next(sub._frozen_state()))
-            if sub.synced:  # the room was already synced for another local subscriber
-                sink.on_next(sub._frozen_state())
-            return [remove]
+            return [sub.add_change_listener(lambda _: sink.on_next(sub.frozen_state()))]
 
-        return _start_subscription(bridge, sink, open_sub, name, wire)
+        return _start_subscription(hooked, sink, open_sub, name, wire)
 
-    return _shared(bridge, start, _complete, replay=True, name=name)
+    return _shared(hooked, start, _complete, replay=True, name=name)
 
 
 def _start_subscription(
-    bridge: Bridge,
+    hooked: _Hooked,
     sink: Sink[Any],
     open_sub: Callable[[AsyncStreamClient], Subscription[Any]],
     name: str,
     wire: Callable[[Subscription[Any]], list[Callable[[], None]]],
 ) -> Callable[[], None]:
     """Open a client subscription feeding ``sink``; return the function that closes it."""
-    client = bridge.client
+    client = hooked.client
     if _ended(client, sink):
         return _nothing
     sub = open_sub(client)
@@ -323,20 +385,22 @@ def _start_subscription(
             logger.warning("%s: %s (the item is skipped)", name, error)
 
     removers = [sub.on_error(on_error), _end_with_client(client, sink)]
+    if sub.error is not None:  # a room refused already: refused at once
+        sink.on_error(sub.error)
     removers += wire(sub)
 
     def stop() -> None:
         for remove in removers:
             remove()
         if not sub.closed and not client.state.is_terminal:
-            client._spawn(sub.close(), "leave")
+            client.spawn(sub.close(), "leave")
 
     return stop
 
 
-def _connection_source(bridge: Bridge) -> Observable[ConnectionState]:
+def _connection_source(hooked: _Hooked) -> Observable[ConnectionState]:
     def start(sink: Sink[ConnectionState]) -> Callable[[], None]:
-        client = bridge.client
+        client = hooked.client
         last = client.state
 
         def changed(change: StateChange) -> None:
@@ -357,7 +421,7 @@ def _connection_source(bridge: Bridge) -> Observable[ConnectionState]:
         observer.on_next(ConnectionState.CLOSED)
         observer.on_completed()
 
-    return _shared(bridge, start, gone, replay=True, name="connection state")
+    return _shared(hooked, start, gone, replay=True, name="connection state")
 
 
 def _ended(client: AsyncStreamClient, sink: Sink[Any]) -> bool:
@@ -396,7 +460,7 @@ def _nothing() -> None:
 
 def _finish(
     source: Observable[T],
-    bridge: Bridge,
+    hooked: _Hooked,
     kind: str,
     title: str,
     scheduler: abc.SchedulerBase | None,
@@ -405,6 +469,7 @@ def _finish(
     """Apply ``scheduler=`` (observe_on) and ``conflate=``, and wrap for display."""
     if conflate is not None and conflate < 0:
         raise ValueError("conflate must be a number of seconds >= 0 (or None)")
+    bridge = hooked.bridge
     if scheduler is not None:
         source = source.pipe(ops.observe_on(scheduler))
     if conflate:

@@ -11,7 +11,7 @@ only be touched from the client's event-loop thread:
 - an error or a completion reaches every observer and resets the source the
   same way.
 
-Observers may subscribe and dispose from any thread: the :class:`Bridge` runs
+Observers may subscribe and dispose from any thread: the ``Bridge`` (``_loop``) runs
 that work on the client's loop (at once when already there, else with
 ``call_soon_threadsafe``, never blocking). Every notification is delivered on
 that loop, and an observer that raises is logged without disturbing the
@@ -20,7 +20,6 @@ others.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
@@ -28,86 +27,13 @@ from typing import Any, Generic, TypeVar
 from reactivex import abc
 from reactivex.disposable import Disposable
 
-from motia_client._blocking import StreamClient
-from motia_client._client import AsyncStreamClient
-from motia_client._exceptions import ClientClosedError
+from motia_client._loop import Bridge
 
-__all__ = ["Bridge", "Client", "SharedSource", "Sink"]
+__all__ = ["SharedSource", "Sink"]
 
 logger = logging.getLogger("motia_client")
 T = TypeVar("T")
-Client = AsyncStreamClient | StreamClient
 _NOTHING: Any = object()
-
-
-class Bridge:
-    """The way from any thread to the thread that owns a client's state."""
-
-    def __init__(self, client: Client) -> None:
-        if isinstance(client, StreamClient):
-            self.blocking: StreamClient | None = client
-            self.client = client._async
-        elif isinstance(client, AsyncStreamClient):
-            self.blocking = None
-            self.client = client
-        else:
-            raise TypeError(
-                f"expected an AsyncStreamClient or a StreamClient, got {type(client).__name__}"
-            )
-
-    def loop(self) -> asyncio.AbstractEventLoop | None:
-        """The client's event loop; ``None`` when it is gone (a closed client).
-
-        Raises :class:`RuntimeError` for an async client that was never
-        connected, used from a thread that runs no event loop (its loop is
-        unknown until it connects).
-        """
-        if self.blocking is not None:
-            try:
-                return self.blocking._ensure_loop()
-            except ClientClosedError:
-                return None
-        supervisor = self.client._supervisor
-        if supervisor is not None:
-            return supervisor.get_loop()
-        running = _running_loop()
-        if running is not None:
-            return running
-        if self.client.state.is_terminal:
-            return None  # closed or failed: there is nothing left to run
-        raise RuntimeError("subscribe from the AsyncStreamClient's event loop, or connect it first")
-
-    def run(self, fn: Callable[[], None]) -> bool:
-        """Run ``fn`` on the client's loop: now if called there, else soon.
-
-        Returns False (and drops ``fn``) when the loop is gone.
-        """
-        loop = self.loop()
-        if loop is None or loop.is_closed():
-            return False
-        if _running_loop() is loop:
-            fn()
-            return True
-        try:
-            loop.call_soon_threadsafe(fn)
-        except RuntimeError:  # closed between the check and the call
-            return False
-        return True
-
-    def on_loop(self) -> bool:
-        """Whether the caller runs on the client's loop."""
-        try:
-            loop = self.loop()
-        except RuntimeError:
-            return False
-        return loop is not None and _running_loop() is loop
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 class Sink(Generic[T]):

@@ -127,8 +127,8 @@ def assert_nothing_left(client: AsyncStreamClient) -> None:
     assert client._tasks == set()
     assert client._supervisor is None
     assert client._transport is None
-    assert client._state_listeners == []
-    assert client._router.rooms == {}
+    assert not client._state_listeners
+    assert client._session.rooms == {}
     assert not [t for t in threading.enumerate() if t.name == "motia-client-loop"]
 
 

@@ -252,9 +252,9 @@ async def test_close_leaves_no_task_listener_or_socket(
     assert_nothing_left(client)
     for sub in (group, item):
         assert sub.closed
-        assert sub._change_listeners == []
+        assert not sub._change_listeners
         assert sub._event_listeners == {}
-        assert sub._error_listeners == []
+        assert not sub._error_listeners
     with pytest.raises(StopAsyncIteration):
         await anext(changes)
     assert group._waiters == []

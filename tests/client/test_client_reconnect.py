@@ -61,6 +61,8 @@ async def test_a_dropped_connection_rejoins_with_fresh_ids_and_converges_once(
         seen = {name: Seen() for name in ("group", "group2", "item", "still")}
         for name, sub in zip(seen, (group, group2, item, still), strict=True):
             sub.add_change_listener(seen[name])
+            assert len(seen[name].states) == 1  # at once: the subscription is synced
+            seen[name].states.clear()
         first_ids = {j["subscriptionId"] for j in server.conns[0].joins}
         # the store changes while the client is away: no frame tells it
         server.store[("todo", "inbox")] = {

@@ -19,7 +19,8 @@ from motia_client import (
     MotiaConnectionError,
 )
 from motia_client._auth import Credentials
-from motia_client._transport import CLOSE_TIMEOUT, PushTransport, pick_transport
+from motia_client._config import pick_transport
+from motia_client._transport import CLOSE_TIMEOUT, PushTransport
 from tests.client.conftest import WAIT, StateLog
 from tests.client.wsserver import FreezableProxy, WsServer, envelope
 

@@ -185,7 +185,7 @@ async def test_a_group_display_updates_in_place_throttled(
     todos = client.subscribe_group("todo", "inbox")
     await todos.wait_for(lambda items: True, WAIT)
     shown = Recording()
-    _notebook.display_subscription(todos, publisher=shown, throttle=0.5)
+    todos._ipython_display_(publisher=shown, throttle=0.5)
     assert shown.text == "todo/inbox · 0 items · open\n(no items)"
     for n in range(1, 10):
         await stub.store.set("todo", "inbox", f"t{n}", todo(n))
@@ -205,7 +205,7 @@ async def test_a_pending_update_is_flushed_when_the_cell_ends(
     todos = client.subscribe_group("todo", "inbox")
     await todos.wait_for(lambda items: True, WAIT)
     shown = Recording()
-    _notebook.display_subscription(todos, publisher=shown, throttle=60)
+    todos._ipython_display_(publisher=shown, throttle=60)
     await stub.store.set("todo", "inbox", "t1", todo(1))
     await todos.wait_for(lambda items: len(items) == 1, WAIT)
     assert shown.updates == []  # throttled: the next redraw is a minute away
@@ -220,7 +220,7 @@ async def test_an_item_display_and_html_snapshot(
     item = client.subscribe_item("todo", "inbox", "t1")
     assert "waiting for the first sync" in item._repr_html_()
     shown = Recording()
-    _notebook.display_subscription(item, publisher=shown, throttle=0.01)
+    item._ipython_display_(publisher=shown, throttle=0.01)
     await joined(stub, 1)
     await stub.store.set("todo", "inbox", "t1", todo(1, description="milk"))
     await eventually(lambda: "milk" in shown.text, "the card")
@@ -249,22 +249,20 @@ async def test_an_observable_displays_itself_live(
 ) -> None:
     shown = Recording()
     pings = use_stream_event_handler(client, "todo", "inbox", "ping")
-    _notebook.display_observable(pings, publisher=shown, throttle=0.01)
+    pings._ipython_display_(publisher=shown, throttle=0.01)
     assert shown.text == "todo/inbox · ping · 0 recent · open\n(no events yet)"
     await joined(stub, 1)
     await stub.store.send_event("todo", "inbox", "ping", {"n": 1})
     await eventually(lambda: '{"n": 1}' in shown.text, "the event")
 
     card = Recording()
-    _notebook.display_observable(
-        use_stream_item(client, "todo", "inbox", "t1"), publisher=card, throttle=0.01
-    )
+    use_stream_item(client, "todo", "inbox", "t1")._ipython_display_(publisher=card, throttle=0.01)
     assert "waiting for the first value" in card.text
     await stub.store.set("todo", "inbox", "t1", todo(1))
     await eventually(lambda: "todo 1" in card.text, "the item")
 
     state = Recording()
-    _notebook.display_observable(use_motia_stream(client), publisher=state, throttle=0.01)
+    use_motia_stream(client)._ipython_display_(publisher=state, throttle=0.01)
     await eventually(lambda: state.text == "connection · open")
     await client.close()
     assert state.text == "connection · closed"
@@ -284,15 +282,14 @@ def test_a_blocking_subscription_displays_from_its_thread() -> None:
         todos.wait_for(lambda items: len(items) == 1, WAIT)
         assert "<td>todo 1</td>" in todos._repr_html_()
         shown = Recording()
-        _notebook.display_subscription(todos._sub, client, publisher=shown, throttle=0.01)
+        todos._ipython_display_(publisher=shown, throttle=0.01)
         assert shown.text.startswith("todo/inbox · 1 item · open")
         stub.run(stub.store.set("todo", "inbox", "t2", todo(2)))
         deadline = time.monotonic() + WAIT
         while "2 items" not in shown.text and time.monotonic() < deadline:
             time.sleep(0.01)
         assert "todo 2" in shown.text
-        assert client._thread is not None
-        assert shown.threads == {client._thread.ident}
+        assert shown.threads == {loop_thread().ident}
         client.close()
         assert shown.text.startswith("todo/inbox · 2 items · closed")
         assert "<td>todo 2</td>" in todos._repr_html_()  # still readable after the close
@@ -323,3 +320,9 @@ shell.run_cell("client.close()")
     assert len(lines) == 2
     assert lines[0].endswith("todo/inbox/t1 · waiting for the first sync · idle")
     assert lines[1].endswith("todo/inbox · waiting for the first sync · idle")
+
+
+def loop_thread() -> threading.Thread:
+    """The private loop thread of the (one) blocking client running."""
+    (thread,) = [t for t in threading.enumerate() if t.name == "motia-client-loop"]
+    return thread

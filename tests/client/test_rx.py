@@ -543,8 +543,7 @@ def test_blocking_client_emits_on_its_thread(
     wait_until(lambda: bool(second.values), "the replay")
     threaded_stub.run(threaded_stub.store.set("todo", "inbox", "t2", todo(2)))
     wait_until(lambda: len(first.values) == 2 and len(second.values) == 2)
-    loop_thread = blocking_client._thread
-    assert loop_thread is not None
+    (loop_thread,) = [t for t in threading.enumerate() if t.name == "motia-client-loop"]
     assert first.threads == second.threads == {loop_thread.ident}
     assert [ids(v) for v in second.values] == [["t1"], ["t1", "t2"]]
     assert blocking_watching(threaded_stub) == 1
@@ -576,8 +575,7 @@ def test_blocking_scheduler_and_close(
         use_motia_stream(blocking_client, scheduler=elsewhere).subscribe(recorder)
         wait_until(lambda: bool(recorder.values))
         assert recorder.values == [ConnectionState.OPEN]
-        loop_thread = blocking_client._thread
-        assert loop_thread is not None
+        (loop_thread,) = [t for t in threading.enumerate() if t.name == "motia-client-loop"]
         assert loop_thread.ident not in recorder.threads
         blocking_client.close()
         wait_until(lambda: recorder.completed, "the completion")

@@ -25,6 +25,7 @@ import json
 import random
 import string
 import sys
+import time
 from collections.abc import Iterator
 from types import FrameType
 from typing import Any
@@ -34,10 +35,9 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from motia_client import AsyncStreamClient, ConnectRequest, MotiaConnectionError, ReconnectPolicy
-from motia_client._fanout import Dispatcher, Fanout
-from motia_client._protocol import StateFrame
-from motia_client._refusals import RefusalProbation
-from motia_client._rooms import Delivery, Router
+from motia_client._protocol import FUTURE_TOLERANCE_MS
+from motia_client._session import Session
+from tests.client.sinks import RecordingSink
 from tests.reliability.harness import wait_until
 
 __all__ = [
@@ -49,12 +49,16 @@ __all__ = [
     "expected_states",
     "hostile_client_frame",
     "hostile_frame",
-    "router_survives",
-    "router_survives_frames",
+    "session_survives",
+    "session_survives_frames",
     "socket_client_survives",
 ]
 
-MAX_TIMESTAMP = 1.7976931348623157e308  # the largest JSON number a frame can carry: never stale
+MAX_TIMESTAMP = 1.7976931348623157e308  # the largest JSON number a frame can carry (malformed)
+NOW_MS = int(time.time() * 1000)
+# Newer than any timestamp a hostile frame draws and the clients accept (their clock + 1 day):
+# the random ones land in a 5-minute window near it with a chance of about 1e-11.
+CHECK_TIMESTAMP = NOW_MS + FUTURE_TOLERANCE_MS - 5 * 60_000
 STREAMS = ("s", "t", "", "s\u0000", "ß")
 GROUPS = ("g", "h", "", "g/")
 IDS = ("i", "j", "a", "", "i\n")
@@ -278,7 +282,7 @@ def check_frames(marker: int) -> list[str]:
 
     def frame(stream: str, group: str, item_id: str | None, event: dict[str, Any]) -> str:
         envelope: dict[str, Any] = {
-            "timestamp": MAX_TIMESTAMP,
+            "timestamp": CHECK_TIMESTAMP,
             "streamName": stream,
             "groupId": group,
         }
@@ -352,25 +356,37 @@ def production_recursion_limit() -> Iterator[None]:
         sys.setrecursionlimit(previous)
 
 
-def router_survives(rng: random.Random, count: int) -> None:
-    """``count`` hostile frames into ``Router.receive``; valid frames after them still apply."""
-    router: Router[str] = Router()
-    _, group, _ = router.add("group", "s", "g")
-    _, by_n, _ = router.add("sorted", "s", "g", sort_key="n")
-    _, item, _ = router.add("item", "s", "g", "i")
-    _, other, _ = router.add("other", "t", "g")
-    router.connection_made()
+def _fuzzed_session() -> tuple[Session, dict[str, RecordingSink]]:
+    session = Session()
+    sinks = {
+        "group": RecordingSink("group").subscribe(session, "s", "g"),
+        "sorted": RecordingSink("sorted").subscribe(session, "s", "g", sort_key="n"),
+        "item": RecordingSink("item").subscribe(session, "s", "g", "i"),
+        "other": RecordingSink("other").subscribe(session, "t", "g"),
+    }
+    session.connect()
+    session.connection_made(NOW_MS)
+    return session, sinks
+
+
+def _check_session(session: Session, sinks: dict[str, RecordingSink], marker: int) -> None:
+    for raw in check_frames(marker):
+        session.receive(raw)
+    expected = expected_states(marker)
+    assert sinks["group"].state == expected["group"]
+    assert sorted(sinks["sorted"].state, key=lambda i: i["id"]) == expected["group"]
+    assert sinks["item"].state == expected["item"]
+    assert sinks["other"].state == expected["other"]
+    assert sinks["group"].events[-1] == ("check", marker)
+
+
+def session_survives(rng: random.Random, count: int) -> None:
+    """``count`` hostile frames into ``Session.receive``; valid frames after them still apply."""
+    session, sinks = _fuzzed_session()
     with production_recursion_limit():
         for _ in range(count):
-            deliveries = router.receive(hostile_frame(rng))
-            assert isinstance(deliveries, list)
-    for raw in check_frames(7):
-        router.receive(raw)
-    expected = expected_states(7)
-    assert list(group.snapshot()) == expected["group"]  # type: ignore[union-attr]
-    assert sorted(by_n.snapshot(), key=lambda i: i["id"]) == expected["group"]  # type: ignore[union-attr]
-    assert item.value == expected["item"]  # type: ignore[union-attr]
-    assert list(other.snapshot()) == expected["other"]  # type: ignore[union-attr]
+            session.receive(hostile_frame(rng))
+    _check_session(session, sinks, 7)
 
 
 async def client_survives(rng: random.Random, count: int) -> None:
@@ -472,81 +488,13 @@ FRAMES: st.SearchStrategy[str | bytes] = st.one_of(
 """Hostile frames drawn natively by hypothesis (fast to draw, shrink to a minimal case)."""
 
 
-def router_survives_frames(frames: list[str | bytes]) -> None:
-    """:func:`router_survives` for given frames."""
-    router: Router[str] = Router()
-    _, group, _ = router.add("group", "s", "g")
-    _, item, _ = router.add("item", "s", "g", "i")
-    _, other, _ = router.add("other", "t", "g")
-    router.connection_made()
+def session_survives_frames(frames: list[str | bytes]) -> None:
+    """:func:`session_survives` for given frames."""
+    session, sinks = _fuzzed_session()
     with production_recursion_limit():
         for raw in frames:
-            assert isinstance(router.receive(raw), list)
-    for raw in check_frames(5):
-        router.receive(raw)
-    expected = expected_states(5)
-    assert list(group.snapshot()) == expected["group"]  # type: ignore[union-attr]
-    assert item.value == expected["item"]  # type: ignore[union-attr]
-    assert list(other.snapshot()) == expected["other"]  # type: ignore[union-attr]
-
-
-class _Member:
-    """A stand-in subscription for :class:`Dispatcher`: counts how often it is told of a change."""
-
-    def __init__(self) -> None:
-        self.changes = 0
-        self._fanout = Fanout([self._listener], [], self._general, self._spawn)
-
-    def _listener(self, state: Any) -> None:
-        self.changes += 1
-
-    def _general(self, errors: Any) -> None:
-        raise AssertionError("one listener and no waiter: the fanout's own path")
-
-    def _spawn(self, awaitable: Any, what: str) -> None:
-        raise AssertionError("a plain listener returns None")
-
-
-def dispatcher_matches_router(frames: list[str | bytes]) -> None:
-    """The same frames through ``Dispatcher.dispatch`` and ``Router.receive`` end alike.
-
-    A group-only client takes the dispatcher's direct path (no frame object, the
-    fields applied straight to the room): the states and the number of changes
-    each subscriber hears must be those of the router's general path.
-    """
-    names = [("s", "g", None), ("s", "g", "n"), ("t", "g", None)]
-    reference: Router[str] = Router()
-    heard: dict[str, int] = {}
-    reference_views = [
-        reference.add(f"{i}", s, g, sort_key=k)[1] for i, (s, g, k) in enumerate(names)
-    ]
-    router: Router[_Member] = Router()
-    members = [_Member() for _ in names]
-    views = []
-    for member, (stream, group, sort_key) in zip(members, names, strict=True):
-        _, view, _ = router.add(member, stream, group, sort_key=sort_key)
-        member._fanout.view = view
-        views.append(view)
-
-    def deliver_all(deliveries: list[Any]) -> None:
-        for delivery in deliveries:
-            if isinstance(delivery, Delivery) and isinstance(delivery.frame, StateFrame):
-                for member in delivery.room.members:
-                    member.changes += 1
-
-    dispatcher = Dispatcher(router, RefusalProbation(), deliver_all)
-    reference.connection_made()
-    router.connection_made()
-    with production_recursion_limit():
-        for raw in [*frames, *check_frames(3)]:
-            for delivery in reference.receive(raw):
-                if isinstance(delivery, Delivery) and isinstance(delivery.frame, StateFrame):
-                    for sub in delivery.room.members:
-                        heard[sub] = heard.get(sub, 0) + 1
-            dispatcher.dispatch(raw)
-    assert [m.changes for m in members] == [heard.get(f"{i}", 0) for i in range(len(names))]
-    for view, expected in zip(views, reference_views, strict=True):
-        assert list(view.snapshot()) == list(expected.snapshot())  # type: ignore[union-attr]
+            session.receive(raw)
+    _check_session(session, sinks, 5)
 
 
 # -- through a real socket ------------------------------------------------------------------
@@ -610,7 +558,7 @@ def _more_handshakes(server: TruthServer, before: int) -> bool:
 
 
 def _envelope(kind: str, data: Any, item_id: str | None) -> str:
-    frame: dict[str, Any] = {"timestamp": MAX_TIMESTAMP, "streamName": "s", "groupId": "g"}
+    frame: dict[str, Any] = {"timestamp": CHECK_TIMESTAMP, "streamName": "s", "groupId": "g"}
     if item_id is not None:
         frame["id"] = item_id
     frame["event"] = {"type": kind, "data": data}

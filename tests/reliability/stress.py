@@ -44,11 +44,9 @@ from tests.reliability.fuzz_sse import (
 from tests.reliability.fuzzing import (
     FRAMES,
     client_survives,
-    dispatcher_matches_router,
-    hostile_frame,
     production_recursion_limit,
-    router_survives,
-    router_survives_frames,
+    session_survives,
+    session_survives_frames,
     socket_client_survives,
 )
 from tests.reliability.scenario_chaos import run_chaos
@@ -188,11 +186,6 @@ def _stub_socket_run(dialect: str, count: int) -> int:
     return asyncio.run(stub_socket_survives(7, count, 5, dialect))["frames"]
 
 
-def _hostile_frames(seed: int, count: int) -> list[str | bytes]:
-    rng = random.Random(seed)
-    return [hostile_frame(rng, huge=2_000) for _ in range(count)]
-
-
 def fuzz(quick: bool = False) -> Report:
     """Every fuzz property of the short tests, with many more examples."""
     scale = 0.02 if quick else 1
@@ -206,27 +199,18 @@ def fuzz(quick: bool = False) -> Report:
         _say(f"  fuzz {name}: {figures[name]} {unit}, {time.perf_counter() - began:.1f} s")
 
     timed(
-        "router_generated",
+        "session_generated",
         lambda: _hypothesis(
-            _n(5000, scale), st.lists(FRAMES, min_size=1, max_size=20), router_survives_frames
+            _n(5000, scale), st.lists(FRAMES, min_size=1, max_size=20), session_survives_frames
         ),
         "examples (hypothesis frames, up to 20 each)",
     )
     timed(
-        "router_mutated",
+        "session_mutated",
         lambda: _hypothesis(
-            _n(5000, scale), seeds, lambda s: router_survives(random.Random(s[0]), s[1])
+            _n(5000, scale), seeds, lambda s: session_survives(random.Random(s[0]), s[1])
         ),
         "examples (20-60 seeded hostile frames each)",
-    )
-    timed(
-        "dispatcher_vs_router",
-        lambda: _hypothesis(
-            _n(2000, scale),
-            seeds,
-            lambda s: dispatcher_matches_router(_hostile_frames(s[0], s[1])),
-        ),
-        "examples (20-60 seeded frames through both paths)",
     )
     timed(
         "client_in_memory",
@@ -286,8 +270,7 @@ def fuzz(quick: bool = False) -> Report:
     figures["seconds"] = round(time.perf_counter() - started, 1)
     frames = figures["client_socket_websockets"]
     _say(
-        f"FUZZ: {figures['router_generated'] + figures['router_mutated']} router examples, "
-        f"{figures['dispatcher_vs_router']} dispatcher-against-router examples, "
+        f"FUZZ: {figures['session_generated'] + figures['session_mutated']} session examples, "
         f"{figures['client_in_memory']} running-client examples, {frames} frames over real "
         f"sockets, {figures['stub_socket_motia'] + figures['stub_socket_iii']} hostile frames "
         f"and {figures['stub_tcp']} raw TCP connections into the stub, {figures['stub_http']} "

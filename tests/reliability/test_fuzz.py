@@ -37,11 +37,9 @@ from tests.reliability.fuzz_sse import (
 from tests.reliability.fuzzing import (
     FRAMES,
     client_survives,
-    dispatcher_matches_router,
-    hostile_frame,
     production_recursion_limit,
-    router_survives,
-    router_survives_frames,
+    session_survives,
+    session_survives_frames,
     socket_client_survives,
 )
 
@@ -56,29 +54,14 @@ SEEDS = st.integers(min_value=0, max_value=2**64 - 1)
 
 @SHORT
 @given(st.lists(FRAMES, min_size=1, max_size=20))
-def test_router_receive_survives_generated_frames(frames: list[str | bytes]) -> None:
-    router_survives_frames(frames)
+def test_session_receive_survives_generated_frames(frames: list[str | bytes]) -> None:
+    session_survives_frames(frames)
 
 
 @SHORT
 @given(SEEDS, st.integers(20, 60))
-def test_router_receive_survives_mutated_frames(seed: int, count: int) -> None:
-    router_survives(random.Random(seed), count)
-
-
-@SHORT
-@given(st.lists(FRAMES, min_size=1, max_size=30))
-def test_the_dispatchers_direct_path_matches_the_router(frames: list[str | bytes]) -> None:
-    dispatcher_matches_router(frames)
-
-
-@SHORT
-@given(SEEDS, st.integers(20, 60))
-def test_the_dispatchers_direct_path_matches_the_router_on_mutated_frames(
-    seed: int, count: int
-) -> None:
-    rng = random.Random(seed)
-    dispatcher_matches_router([hostile_frame(rng, huge=2_000) for _ in range(count)])
+def test_session_receive_survives_mutated_frames(seed: int, count: int) -> None:
+    session_survives(random.Random(seed), count)
 
 
 @settings(SHORT, max_examples=60)

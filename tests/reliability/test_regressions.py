@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote_plus
@@ -33,11 +34,11 @@ from motia_client import (
     StateChange,
 )
 from motia_client._auth import Credentials
-from motia_client._protocol import MalformedFrame
-from motia_client._rooms import Delivery, Router
+from motia_client._session import Session
 from motia_client.sse import decode_chat_chunk, decode_event
 from server_stub import StubServer
 from server_stub.errors import NotJsonError
+from tests.client.sinks import RecordingSink
 from tests.reliability.chaos import ChaosProxy, Faults
 from tests.reliability.harness import ScriptServer, frame, wait_until
 
@@ -110,22 +111,21 @@ def _deep_update(timestamp: int, depth: int) -> str:
 
 
 @pytest.mark.parametrize("depth", [990, 1000, 1020])
-def test_router_survives_values_too_deep_to_compare(depth: int) -> None:
+def test_the_session_survives_values_too_deep_to_compare(depth: int) -> None:
     """A valid frame nested ~1000 deep made ``==`` (and ``str``) raise RecursionError."""
-    router: Router[str] = Router()
-    router.add("group", "s", "g")
-    router.add("sorted", "s", "g", sort_key="v")
-    router.add("item", "s", "g", "i")
-    router.connection_made()
+    session = Session()
+    group = RecordingSink().subscribe(session, "s", "g")
+    ordered = RecordingSink().subscribe(session, "s", "g", sort_key="v")
+    item = RecordingSink().subscribe(session, "s", "g", "i")
+    session.connect()
+    session.connection_made(0)
     for timestamp in (1, 2, 3):  # the second and third compare against the stored value
-        deliveries = router.receive(_deep_update(timestamp, depth))
-        assert all(isinstance(d, (Delivery, MalformedFrame)) for d in deliveries)
-    after = router.receive(frame("update", {"id": "i", "v": 1}, item_id="i", timestamp=4))
-    assert {d.room.key for d in after if isinstance(d, Delivery)} == {
-        ("s", "g", None),
-        ("s", "g", "i"),
-    }
-    assert router.rooms[("s", "g", "i")].state.value == {"id": "i", "v": 1}  # type: ignore[union-attr]
+        session.receive(_deep_update(timestamp, depth))
+    told = (group.changes, ordered.changes, item.changes)
+    session.receive(frame("update", {"id": "i", "v": 1}, item_id="i", timestamp=4))
+    assert (group.changes, ordered.changes, item.changes) == tuple(n + 1 for n in told)
+    assert item.state == {"id": "i", "v": 1}
+    assert group.state == [{"id": "i", "v": 1}]
 
 
 @pytest.mark.parametrize("transport", ["websockets"])
@@ -324,31 +324,35 @@ def test_a_new_connection_is_never_stale_against_the_last_one() -> None:
     """After a reconnect to a server whose clock is behind the last one's (another
     process or host, a clock stepped back), its syncs and updates were all dropped
     as stale, until its clock caught up: the state froze with no error at all."""
-    router: Router[str] = Router()
-    _, group, _ = router.add("group", "s", "g")
-    _, item, _ = router.add("item", "s", "g", "i")
-    router.connection_made()
-    router.receive(frame("sync", [{"id": "old"}], timestamp=2_000_000))
-    router.receive(frame("sync", {"id": "i", "v": "old"}, item_id="i", timestamp=2_000_000))
-    router.connection_lost()
-    router.connection_made()  # the next server's clock is 1000 s behind
-    router.receive(frame("sync", [{"id": "new"}], timestamp=1_000_000))
-    router.receive(frame("sync", {"id": "i", "v": "new"}, item_id="i", timestamp=1_000_000))
-    router.receive(frame("create", {"id": "more"}, item_id="more", timestamp=1_000_001))
-    assert [i["id"] for i in group.snapshot()] == ["new", "more"]  # type: ignore[union-attr]
-    assert item.value == {"id": "i", "v": "new"}  # type: ignore[union-attr]
-    router.receive(frame("update", {"id": "more", "n": 1}, item_id="more", timestamp=999_999))
-    assert [i.get("n") for i in group.snapshot()] == [None, None]  # type: ignore[union-attr]
+    session = Session()
+    group = RecordingSink().subscribe(session, "s", "g")
+    item = RecordingSink().subscribe(session, "s", "g", "i")
+    session.connect()
+    session.connection_made(0)
+    session.receive(frame("sync", [{"id": "old"}], timestamp=2_000_000))
+    session.receive(frame("sync", {"id": "i", "v": "old"}, item_id="i", timestamp=2_000_000))
+    session.connection_lost(None)
+    session.retrying()
+    session.connection_made(0)  # the next server's clock is 1000 s behind
+    session.receive(frame("sync", [{"id": "new"}], timestamp=1_000_000))
+    session.receive(frame("sync", {"id": "i", "v": "new"}, item_id="i", timestamp=1_000_000))
+    session.receive(frame("create", {"id": "more"}, item_id="more", timestamp=1_000_001))
+    assert [i["id"] for i in group.state] == ["new", "more"]
+    assert item.state == {"id": "i", "v": "new"}
+    session.receive(frame("update", {"id": "more", "n": 1}, item_id="more", timestamp=999_999))
+    assert [i.get("n") for i in group.state] == [None, None]
 
 
 async def test_client_follows_a_restarted_server_whose_clock_is_behind() -> None:
-    """The same through a real socket: the first server stamps 2e12, the next 1.9e12."""
-    stamps = iter([2_000_000_000_000, 1_900_000_000_000])
+    """The same through a real socket: the next server's clock is 100 s behind the first's."""
+    now = int(time.time() * 1000)
+    first, behind = now, now - 100_000
+    stamps = iter([first, behind])
 
     async def serve_one(ws: ServerConnection) -> None:
-        stamp = next(stamps, 1_900_000_000_000)
+        stamp = next(stamps, behind)
         await ws.recv()
-        items = [{"id": "old"}] if stamp == 2_000_000_000_000 else [{"id": "new"}]
+        items = [{"id": "old"}] if stamp == first else [{"id": "new"}]
         await ws.send(frame("sync", items, timestamp=stamp))
         if items[0]["id"] == "old":
             await ws.close()  # the first server goes away

@@ -32,7 +32,7 @@ from motia_client import (
     Transport,
 )
 from motia_client._auth import AuthMode, Credentials
-from motia_client._transport import websockets_transport
+from motia_client._websockets_transport import websockets_transport
 from server_stub import Room, StubServer
 from server_stub.limits import MAX_BODY_BYTES, MAX_CLIENT_FRAME_BYTES, MAX_NAME_CHARS
 from tests.reliability.harness import wait_until

@@ -23,7 +23,7 @@ def test_a_quick_fuzz_run_reports_its_figures(
     assert stress.main(["fuzz", "--quick", "--json", str(out)]) == 0
     figures = json.loads(out.read_text())["fuzz"]
     assert figures["problems"] == []
-    assert figures["router_generated"] >= 5
+    assert figures["session_generated"] >= 5
     assert figures["stub_http"] >= 5
     printed = capsys.readouterr().out
     assert "FUZZ: " in printed
