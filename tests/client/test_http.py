@@ -153,7 +153,7 @@ async def test_non_json_error_body_is_kept_as_text(flavor: str) -> None:
         await Driver(flavor, BASE, {"transport": transport}).call("GET", "/")
     assert (info.value.status, info.value.body) == (502, "Bad gateway")
     empty = httpx.MockTransport(lambda request: httpx.Response(404))
-    with pytest.raises(HttpError, match="answered HTTP 404: None$") as info:
+    with pytest.raises(HttpError, match=r"answered HTTP 404: None$") as info:
         await Driver(flavor, BASE, {"transport": empty}).call("GET", "/")
     assert info.value.body is None
 
