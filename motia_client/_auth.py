@@ -26,30 +26,56 @@ _TCHAR = frozenset("!#$%&'*+-.^_`|~" + string.digits + string.ascii_letters)
 
 
 def check_token(token: str, mode: AuthMode) -> None:
-    """Raise ``ValueError`` if ``token`` cannot travel the chosen way (never quoting it)."""
+    """Raise ``ValueError`` if ``token`` cannot travel the chosen way (never quoting it).
+
+    The one token rule of the library, for the WebSocket client and ``MotiaHttp`` alike:
+    any non-empty string may travel in the query (it is URL-encoded); a header token
+    (``Authorization: Bearer <token>``) must be visible ASCII, the characters RFC 6750's
+    bearer tokens use, so it can neither break the header nor be split by a server;
+    a subprotocol token must be RFC 7230 ``tchar`` only.
+    """
     if not isinstance(token, str) or not token:
         raise ValueError("the token must be a non-empty string")
     if mode == "subprotocol":
         bad = sorted({c for c in token if c not in _TCHAR})
         if bad:
-            shown = ", ".join(repr(c) if c != " " else "space" for c in bad)
+            shown = ", ".join(_describe(c) for c in bad)
             raise ValueError(
                 f"the token holds characters that cannot travel as a WebSocket subprotocol "
                 f"({shown}); pass auth='header' (Authorization: Bearer) or auth='query' "
                 "(?authToken=) instead"
             )
-    elif mode == "header" and any(c in token for c in "\r\n\0"):
-        raise ValueError("the token holds line breaks or NUL, which no header can carry")
+    elif mode == "header" and any(not ("!" <= c <= "~") for c in token):
+        bad = sorted({c for c in token if not ("!" <= c <= "~")})
+        raise ValueError(
+            "a header token must be visible ASCII: no spaces, line breaks, control or "
+            f"non-ASCII characters, which an Authorization header cannot carry intact "
+            f"(found {', '.join(_describe(c) for c in bad)}; the token is not shown)"
+        )
 
 
-def redact_url(url: str) -> str:
-    """Return ``url`` without query, fragment or user info: safe to log and show."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path or "/", "", ""))
+def _describe(char: str) -> str:
+    """A character of a refused token, named without quoting the token around it."""
+    if char == " ":
+        return "space"
+    if char.isprintable():
+        return repr(char)
+    return f"U+{ord(char):04X}"
+
+
+def redact_url(url: object) -> str:
+    """Return ``url`` as ``scheme://host[:port]/path``: safe to log and show.
+
+    The one URL redactor of the library: query string, fragment and user info
+    (where tokens and passwords travel) are dropped. It never raises, so error
+    paths can call it on any input; ``url`` may be a string or an ``httpx.URL``.
+    """
+    try:
+        parts = urllib.parse.urlsplit(str(url))
+    except ValueError:  # e.g. an unbalanced "[" in the host
+        return "<an unparsable URL>"
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path or "/", "", ""))
 
 
 async def resolve(source: TokenSource) -> str | None:

@@ -1,110 +1,66 @@
 """MotiaHttp and AsyncMotiaHttp: Motia HTTP steps and SSE streams, sync and async.
 
-Thin drivers over the shared pure part in ``_http_core``: each method builds
-its request there, sends it (the only line that differs between the two
-clients) and hands the response back to the shared checks and readers.
+Thin I/O drivers over ``_http_core``, where the options are defined once
+(``HttpOptions``, ``RequestOptions``, ``StreamOptions``) and every request is
+built and every answer read (``_Exchange``). Each public method is one line
+that builds its exchange there; ``_drive`` sends it and moves body chunks in
+and values out: the only code that differs between the two clients.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator, Mapping
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, Generator
 from types import TracebackType
-from typing import Any, overload
 
 import httpx
-from httpx_sse import EventSource
+from typing_extensions import Unpack
 
 from motia_client._http_core import (
-    DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_TIMEOUT,
-    FormData,
-    QueryParams,
+    ModelT,
+    RequestOptions,
+    StreamOptions,
     T,
-    _ChatReader,
-    _check_sse_response,
-    _EventReader,
+    _ClientSettings,
+    _Exchange,
     _HttpBase,
-    _read_json,
-    _Reader,
-    _Translate,
 )
 from motia_client.sse import ChatChunk, SseEvent
 
 __all__ = ["AsyncMotiaHttp", "MotiaHttp"]
 
 
-# ---------------------------------------------------------------- the clients
-
-
-class MotiaHttp(_HttpBase):
+class MotiaHttp(_HttpBase[httpx.Client, httpx.BaseTransport]):
     """Blocking client for Motia HTTP steps and their Server-Sent Event streams.
 
+    ``MotiaHttp(base_url, *, token=None, headers=None, timeout=30.0,
+    connect_timeout=10.0, max_error_body=1 MiB, transport=None)``.
     ``base_url`` is the app's HTTP address (``http://localhost:3000``); paths
     passed to the methods are joined to it. ``token`` is sent as
     ``Authorization: Bearer <token>`` and never shown. ``timeout`` is the idle
     read timeout in seconds: the longest silence allowed between two reads, so a
     stream that keeps sending is never cut; ``connect_timeout`` bounds opening
-    the connection. ``None`` disables either. ``transport`` replaces the httpx
-    transport (``httpx.MockTransport`` in tests).
+    the connection. ``None`` disables either. ``max_error_body`` bounds how much
+    of an error answer is read (see :class:`HttpError`). ``transport`` replaces
+    the httpx transport (``httpx.MockTransport`` in tests).
+
+    Every method takes the request options ``json=``, ``data=``, ``params=`` and
+    ``headers=``; the streaming ones also ``max_line=`` and ``max_event_size=``
+    (bytes; :class:`~motia_client.sse.EventTooLarge` past them).
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        token: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = DEFAULT_TIMEOUT,
-        connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        super().__init__(
-            base_url,
-            token=token,
-            headers=headers,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-        )
-        self._client = httpx.Client(**self._client_options(), transport=transport)
-
-    @overload
-    def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        data: FormData | None = None,
-        params: QueryParams | None = None,
-        headers: Mapping[str, str] | None = None,
-        response_model: type[T],
-    ) -> T: ...
-
-    @overload
-    def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        data: FormData | None = None,
-        params: QueryParams | None = None,
-        headers: Mapping[str, str] | None = None,
-        response_model: None = None,
-    ) -> Any: ...
+    def _open(
+        self, transport: httpx.BaseTransport | None, settings: _ClientSettings
+    ) -> httpx.Client:
+        return httpx.Client(transport=transport, **settings)
 
     def call(
         self,
         method: str,
         path: str,
         *,
-        json: Any = None,
-        data: FormData | None = None,
-        params: QueryParams | None = None,
-        headers: Mapping[str, str] | None = None,
-        response_model: type[T] | None = None,
-    ) -> Any:
+        response_model: type[ModelT] | None = None,
+        **options: Unpack[RequestOptions],
+    ) -> ModelT:
         """Call a step and return its decoded JSON answer (``None`` for an empty body).
 
         With ``response_model`` (a pydantic model or any type pydantic validates,
@@ -112,30 +68,11 @@ class MotiaHttp(_HttpBase):
         2xx raises :class:`HttpError`; a body that is not JSON or does not match
         the model raises :class:`ProtocolError`.
         """
-        request = self._request(
-            self._client,
-            method,
-            path,
-            json=json,
-            data=data,
-            params=params,
-            headers=headers,
-            sse=False,
-        )
-        with _Translate(request):
-            response = self._client.send(request)
-        return _read_json(request, response, response_model)
+        (value,) = self._drive(self._call(method, path, response_model, options))
+        return value
 
     def stream_events(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        data: FormData | None = None,
-        params: QueryParams | None = None,
-        headers: Mapping[str, str] | None = None,
-        parse_json: bool = True,
+        self, method: str, path: str, *, parse_json: bool = True, **options: Unpack[StreamOptions]
     ) -> Generator[SseEvent, None, None]:
         """Iterate a step's Server-Sent Events until the server closes the stream.
 
@@ -144,60 +81,21 @@ class MotiaHttp(_HttpBase):
         :class:`EventDataError` for data that is not JSON (unless
         ``parse_json=False``). Leaving the loop early closes the connection.
         """
-        request = self._request(
-            self._client,
-            method,
-            path,
-            json=json,
-            data=data,
-            params=params,
-            headers=headers,
-            sse=True,
-        )
-        return self._stream(request, _EventReader(parse_json))
+        return self._drive(self._events(method, path, parse_json, options))
 
     def stream_chat(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        data: FormData | None = None,
-        params: QueryParams | None = None,
-        headers: Mapping[str, str] | None = None,
+        self, method: str, path: str, **options: Unpack[StreamOptions]
     ) -> Generator[ChatChunk, None, None]:
         """Iterate an OpenAI-style token stream up to its ``[DONE]`` sentinel.
 
         A stream that closes before ``[DONE]`` raises
         :class:`MotiaConnectionError` after its last chunk.
         """
-        request = self._request(
-            self._client,
-            method,
-            path,
-            json=json,
-            data=data,
-            params=params,
-            headers=headers,
-            sse=True,
-        )
-        return self._stream(request, _ChatReader())
+        return self._drive(self._chat(method, path, options))
 
-    def chat_text(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        data: FormData | None = None,
-        params: QueryParams | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> str:
+    def chat_text(self, method: str, path: str, **options: Unpack[StreamOptions]) -> str:
         """The whole text of an OpenAI-style token stream, joined."""
-        chunks = self.stream_chat(
-            method, path, json=json, data=data, params=params, headers=headers
-        )
-        return "".join(chunk.content for chunk in chunks)
+        return "".join(chunk.content for chunk in self.stream_chat(method, path, **options))
 
     def close(self) -> None:
         """Close every connection; later calls raise :class:`ClientClosedError`."""
@@ -215,25 +113,22 @@ class MotiaHttp(_HttpBase):
     ) -> None:
         self.close()
 
-    def _stream(self, request: httpx.Request, reader: _Reader[T]) -> Generator[T, None, None]:
-        with _Translate(request):
-            response = self._client.send(request, stream=True)
+    def _drive(self, exchange: _Exchange[T]) -> Generator[T, None, None]:
+        """Send the exchange's request and feed it the body: the blocking I/O."""
+        with exchange.translating():
+            response = self._client.send(exchange.request, stream=True)
             try:
-                if not response.is_success:
-                    response.read()
-                _check_sse_response(request, response)
-                for sse in EventSource(response).iter_sse():
-                    value = reader.feed(sse)
-                    if value is not None:
-                        yield value
-                    if reader.finished:
-                        return
-                reader.end(request)
+                exchange.start(response)
+                for chunk in response.iter_bytes():
+                    yield from exchange.feed(chunk)
+                    if exchange.done:
+                        break
+                yield from exchange.end()
             finally:
                 response.close()
 
 
-class AsyncMotiaHttp(_HttpBase):
+class AsyncMotiaHttp(_HttpBase[httpx.AsyncClient, httpx.AsyncBaseTransport]):
     """The asyncio twin of :class:`MotiaHttp`: same arguments, same behaviour.
 
     ``call``, ``chat_text`` and ``close`` are coroutines; ``stream_events`` and
@@ -243,139 +138,38 @@ class AsyncMotiaHttp(_HttpBase):
     once. ``transport`` takes an ``httpx.AsyncBaseTransport``.
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        token: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = DEFAULT_TIMEOUT,
-        connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        super().__init__(
-            base_url,
-            token=token,
-            headers=headers,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-        )
-        self._client = httpx.AsyncClient(**self._client_options(), transport=transport)
-
-    @overload
-    async def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        data: FormData | None = None,
-        params: QueryParams | None = None,
-        headers: Mapping[str, str] | None = None,
-        response_model: type[T],
-    ) -> T: ...
-
-    @overload
-    async def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        data: FormData | None = None,
-        params: QueryParams | None = None,
-        headers: Mapping[str, str] | None = None,
-        response_model: None = None,
-    ) -> Any: ...
+    def _open(
+        self, transport: httpx.AsyncBaseTransport | None, settings: _ClientSettings
+    ) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=transport, **settings)
 
     async def call(
         self,
         method: str,
         path: str,
         *,
-        json: Any = None,
-        data: FormData | None = None,
-        params: QueryParams | None = None,
-        headers: Mapping[str, str] | None = None,
-        response_model: type[T] | None = None,
-    ) -> Any:
+        response_model: type[ModelT] | None = None,
+        **options: Unpack[RequestOptions],
+    ) -> ModelT:
         """See :meth:`MotiaHttp.call`."""
-        request = self._request(
-            self._client,
-            method,
-            path,
-            json=json,
-            data=data,
-            params=params,
-            headers=headers,
-            sse=False,
-        )
-        with _Translate(request):
-            response = await self._client.send(request)
-        return _read_json(request, response, response_model)
+        values = [v async for v in self._drive(self._call(method, path, response_model, options))]
+        return values[0]
 
     def stream_events(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        data: FormData | None = None,
-        params: QueryParams | None = None,
-        headers: Mapping[str, str] | None = None,
-        parse_json: bool = True,
+        self, method: str, path: str, *, parse_json: bool = True, **options: Unpack[StreamOptions]
     ) -> AsyncGenerator[SseEvent, None]:
         """See :meth:`MotiaHttp.stream_events`; use with ``async for``."""
-        request = self._request(
-            self._client,
-            method,
-            path,
-            json=json,
-            data=data,
-            params=params,
-            headers=headers,
-            sse=True,
-        )
-        return self._stream(request, _EventReader(parse_json))
+        return self._drive(self._events(method, path, parse_json, options))
 
     def stream_chat(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        data: FormData | None = None,
-        params: QueryParams | None = None,
-        headers: Mapping[str, str] | None = None,
+        self, method: str, path: str, **options: Unpack[StreamOptions]
     ) -> AsyncGenerator[ChatChunk, None]:
         """See :meth:`MotiaHttp.stream_chat`; use with ``async for``."""
-        request = self._request(
-            self._client,
-            method,
-            path,
-            json=json,
-            data=data,
-            params=params,
-            headers=headers,
-            sse=True,
-        )
-        return self._stream(request, _ChatReader())
+        return self._drive(self._chat(method, path, options))
 
-    async def chat_text(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        data: FormData | None = None,
-        params: QueryParams | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> str:
+    async def chat_text(self, method: str, path: str, **options: Unpack[StreamOptions]) -> str:
         """See :meth:`MotiaHttp.chat_text`."""
-        chunks = self.stream_chat(
-            method, path, json=json, data=data, params=params, headers=headers
-        )
-        return "".join([chunk.content async for chunk in chunks])
+        return "".join([chunk.content async for chunk in self.stream_chat(method, path, **options)])
 
     async def close(self) -> None:
         """Close every connection; later calls raise :class:`ClientClosedError`."""
@@ -393,20 +187,18 @@ class AsyncMotiaHttp(_HttpBase):
     ) -> None:
         await self.close()
 
-    async def _stream(self, request: httpx.Request, reader: _Reader[T]) -> AsyncGenerator[T, None]:
-        with _Translate(request):
-            response = await self._client.send(request, stream=True)
+    async def _drive(self, exchange: _Exchange[T]) -> AsyncGenerator[T, None]:
+        """Send the exchange's request and feed it the body: the asyncio I/O."""
+        with exchange.translating():
+            response = await self._client.send(exchange.request, stream=True)
             try:
-                if not response.is_success:
-                    await response.aread()
-                _check_sse_response(request, response)
-                async with aclosing(EventSource(response).aiter_sse()) as frames:
-                    async for sse in frames:
-                        value = reader.feed(sse)
-                        if value is not None:
-                            yield value
-                        if reader.finished:
-                            return
-                reader.end(request)
+                exchange.start(response)
+                async for chunk in response.aiter_bytes():
+                    for value in exchange.feed(chunk):
+                        yield value
+                    if exchange.done:
+                        break
+                for value in exchange.end():
+                    yield value
             finally:
                 await response.aclose()

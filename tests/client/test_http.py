@@ -21,6 +21,7 @@ import pytest
 
 from motia_client import (
     AsyncMotiaHttp,
+    AsyncStreamClient,
     ClientClosedError,
     HttpError,
     MotiaConnectionError,
@@ -151,6 +152,68 @@ async def test_non_json_error_body_is_kept_as_text(flavor: str) -> None:
     with pytest.raises(HttpError) as info:
         await Driver(flavor, BASE, {"transport": transport}).call("GET", "/")
     assert (info.value.status, info.value.body) == (502, "Bad gateway")
+    empty = httpx.MockTransport(lambda request: httpx.Response(404))
+    with pytest.raises(HttpError, match=r"answered HTTP 404: None$") as info:
+        await Driver(flavor, BASE, {"transport": empty}).call("GET", "/")
+    assert info.value.body is None
+
+
+@FLAVORS
+async def test_a_large_error_body_is_whole_on_the_error_and_cut_in_its_message(
+    flavor: str,
+) -> None:
+    """A 200 KiB JSON error body: all of it on .body, its first 4 KiB in the message."""
+    body = {"error": "x" * 200_000, "tail": "END-OF-BODY"}
+    driver = Driver(flavor, BASE, {"transport": json_transport(500, body)})
+    with pytest.raises(HttpError) as info:
+        await driver.call("GET", "/big")
+    assert info.value.body == body
+    message = str(info.value)
+    assert message.startswith("GET http://motia.test/big answered HTTP 500: {'error': 'xxx")
+    assert len(message) < 4096 + 200
+    assert "more characters in .body" in message
+    assert "END-OF-BODY" not in message
+    assert "max_error_body" not in message  # the body was not cut: it is whole
+
+
+@FLAVORS
+async def test_max_error_body_bounds_what_is_kept(flavor: str) -> None:
+    """With max_error_body=10 a JSON body is cut to 10 bytes (so kept as text), and says so."""
+    body = {"error": "Description is required"}
+    options = {"transport": json_transport(400, body), "max_error_body": 10}
+    with pytest.raises(HttpError) as info:
+        await Driver(flavor, BASE, options).call("POST", "/todo", json={})
+    assert info.value.body == '{"error":"'
+    assert "cut at max_error_body=10 bytes" in str(info.value)
+    with pytest.raises(ValueError, match="max_error_body must be a positive"):
+        MotiaHttp(BASE, max_error_body=0)
+
+
+@FLAVORS
+async def test_unknown_options_are_refused_like_a_plain_signature(flavor: str) -> None:
+    """The options come from one TypedDict; a typo is still a TypeError, not ignored."""
+    with pytest.raises(TypeError, match="unexpected keyword argument 'tiemout'"):
+        MotiaHttp(BASE, tiemout=5)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'tiemout'"):
+        AsyncMotiaHttp(BASE, tiemout=5)  # type: ignore[call-arg]
+    driver = Driver(flavor, BASE, {"transport": json_transport(200, {})})
+    with pytest.raises(TypeError, match=r"call\(\) got an unexpected keyword argument 'jsn'"):
+        await driver.call("POST", "/todo", jsn={})
+    with pytest.raises(TypeError, match="unexpected keyword argument 'max_line'"):
+        await driver.call("POST", "/todo", max_line=10)  # a stream option, not a call option
+    with pytest.raises(TypeError, match="unexpected keyword argument 'parse_json'"):
+        await driver.chat("POST", "/chat", parse_json=False)
+
+
+@FLAVORS
+async def test_an_error_body_in_an_unknown_charset_is_read_as_utf8(flavor: str) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        headers = {"content-type": "text/plain; charset=x-unknown"}
+        return httpx.Response(503, headers=headers, content="d\u00e9j\u00e0 vu".encode())
+
+    with pytest.raises(HttpError) as info:
+        await Driver(flavor, BASE, {"transport": httpx.MockTransport(answer)}).call("GET", "/")
+    assert info.value.body == "d\u00e9j\u00e0 vu"
 
 
 @FLAVORS
@@ -231,6 +294,40 @@ def test_a_token_that_cannot_be_a_header_is_refused_without_echoing_it(bad: str)
         assert bad not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "token", ["abc/def+==", "tok-1.2_3~", "two words", "tab\there", "caf\u00e9", "a\r\nX: 1", ""]
+)
+def test_one_token_rule_for_the_authorization_header(token: str) -> None:
+    """MotiaHttp and the stream client's auth='header' accept and refuse the same tokens."""
+
+    def refusal(make: Any) -> str | None:
+        try:
+            make()
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    http = refusal(lambda: MotiaHttp(BASE, token=token))
+    stream = refusal(lambda: AsyncStreamClient("ws://127.0.0.1:1/", token=token, auth="header"))
+    assert (http is None) == (stream is None) == (token in ("abc/def+==", "tok-1.2_3~"))
+    assert http == stream
+    if http is not None and token:
+        assert token not in http
+
+
+def test_user_info_in_the_base_url_is_never_shown() -> None:
+    """One redactor for every URL shown: no user info, query string or fragment."""
+    url = "http://user:pa55word@127.0.0.1:9/api"
+    transport = json_transport(500, {"error": "no"})
+    with MotiaHttp(url, transport=transport) as http:
+        assert repr(http) == "MotiaHttp('http://127.0.0.1:9/api', token=None)"
+        with pytest.raises(HttpError) as info:
+            http.call("GET", "/x?authToken=tok#frag")
+    assert info.value.url == "http://127.0.0.1:9/api/x"
+    for secret in ("pa55word", "user", "tok", "frag"):
+        assert secret not in str(info.value)
+
+
 @FLAVORS
 async def test_token_is_sent_as_bearer_and_never_shown(
     flavor: str, caplog: pytest.LogCaptureFixture
@@ -248,8 +345,8 @@ async def test_token_is_sent_as_bearer_and_never_shown(
     texts += [record.getMessage() for record in caplog.records]
     assert any("/private" in record.getMessage() for record in caplog.records)
     assert not [text for text in texts if TOKEN in str(text)]
-    assert repr(MotiaHttp(BASE, token=TOKEN)) == "MotiaHttp('http://motia.test', token='***')"
-    assert repr(AsyncMotiaHttp(BASE)) == "AsyncMotiaHttp('http://motia.test', token=None)"
+    assert repr(MotiaHttp(BASE, token=TOKEN)) == "MotiaHttp('http://motia.test/', token='***')"
+    assert repr(AsyncMotiaHttp(BASE)) == "AsyncMotiaHttp('http://motia.test/', token=None)"
 
 
 async def test_token_never_leaks_from_a_failed_stream_over_the_network(

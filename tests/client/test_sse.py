@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import types
 from typing import Any
 
 import httpx
 import pytest
-from httpx_sse import ServerSentEvent
+from httpx_sse import EventSource, ServerSentEvent
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +25,8 @@ from motia_client import ProtocolError as MotiaProtocolError
 from motia_client.sse import (
     CHAT_DONE,
     ChatChunk,
+    EventTooLarge,
+    SseDecoder,
     SseEvent,
     decode_chat_chunk,
     decode_event,
@@ -78,11 +81,18 @@ def test_sse_event_and_chat_chunk_are_frozen() -> None:
         ChatChunk("x", {}).content = "y"  # type: ignore[misc]
 
 
-def test_module_all_is_sorted_and_names_exist() -> None:
-    """motia_client.sse is public: its __all__ is sorted and complete."""
-    assert sse_module.__all__ == sorted(sse_module.__all__)
-    for name in sse_module.__all__:
-        assert hasattr(sse_module, name), name
+def test_module_all_names_exactly_its_public_names() -> None:
+    """motia_client.sse is public: __all__ is complete (ruff's RUF022 keeps it sorted)."""
+    here = sse_module.__name__
+    public = {
+        name
+        for name, value in vars(sse_module).items()
+        if not name.startswith("_")
+        and not isinstance(value, types.ModuleType)
+        and getattr(value, "__module__", here) == here
+    }
+    assert set(sse_module.__all__) == public
+    assert len(sse_module.__all__) == len(public)
 
 
 def test_decode_event_decodes_json_and_keeps_fields() -> None:
@@ -295,3 +305,131 @@ async def test_content_type_with_charset_is_accepted(flavor: str) -> None:
     transport = sse_transport([SEED_SSE], content_type="text/event-stream; charset=utf-8")
     driver = Driver(flavor, BASE, {"transport": transport})
     assert await driver.events("POST", "/sse") == SEED_EVENTS
+
+
+# ----------------------------------------------------------- the bounded decoder
+
+
+def decode_all(pieces: list[bytes], **limits: int) -> list[ServerSentEvent]:
+    """Feed ``pieces`` to one SseDecoder, collecting every event after each piece."""
+    decoder = SseDecoder(**limits)
+    events: list[ServerSentEvent] = []
+    for piece in pieces:
+        decoder.feed(piece)
+        while (sse := decoder.next_event()) is not None:
+            events.append(sse)
+    return events
+
+
+def httpx_sse_events(pieces: list[bytes]) -> list[ServerSentEvent]:
+    """What httpx-sse's own EventSource makes of the same body, for comparison."""
+    headers = {"content-type": "text/event-stream"}
+    response = httpx.Response(200, headers=headers, stream=Chunks(pieces))
+    return list(EventSource(response).iter_sse())
+
+
+def fields(events: list[ServerSentEvent]) -> list[tuple[str, str, str, int | None]]:
+    return [(e.event, e.data, e.id, e.retry) for e in events]
+
+
+_FIELD = st.sampled_from(["data", "event", "id", "", "dat", "DATA", "data ", "retr"])
+_VALUE = st.one_of(
+    st.text(max_size=20),
+    st.sampled_from(["{}", "[DONE]", '{"a": 1}', "a\x00b", "\u00e9\u4e2d", " 5", "-5"]),
+)
+_DIGITS = st.text(alphabet="0123456789", min_size=1, max_size=6)
+_LINE = st.one_of(
+    st.tuples(_FIELD, st.sampled_from([":", ": ", ":  ", ""]), _VALUE).map("".join),
+    # retry with a number: httpx-sse also takes "retry: -5" or "retry:  5", the spec does not
+    st.tuples(st.just("retry"), st.sampled_from([":", ": "]), _DIGITS).map("".join),
+    _VALUE.map(lambda t: ":" + t),
+)
+_NEWLINE = st.sampled_from(["\n", "\r\n", "\r", "\n\n", "\r\n\r\n", "\r\r"])
+_BODY = st.lists(st.tuples(_LINE, _NEWLINE).map("".join), max_size=15).map(
+    lambda lines: "".join(lines).encode()
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=_BODY, cuts=st.lists(st.integers(min_value=1, max_value=400), max_size=8))
+def test_the_bounded_decoder_reads_any_split_body_as_httpx_sse_does(
+    body: bytes, cuts: list[int]
+) -> None:
+    """Differential: the same events as httpx-sse's EventSource, however the body is cut."""
+    ours = fields(decode_all(split_at(body, cuts)))
+    assert ours == fields(httpx_sse_events([body]))
+
+
+@pytest.mark.parametrize("value", [b"-5", b" 5", b"+5", b"\xd9\xa3", b"5s"])
+def test_decoder_takes_retry_from_ascii_digits_only(value: bytes) -> None:
+    """The SSE spec ignores a retry that is not ASCII digits (httpx-sse would take -5)."""
+    assert fields(decode_all([b"retry: " + value + b"\ndata: x\n\n"])) == [
+        ("message", "x", "", None)
+    ]
+
+
+def test_decoder_line_limit_counts_bytes_without_the_line_end() -> None:
+    """A line of exactly max_line bytes passes, in any split; one byte more raises."""
+    line = b"data: " + b"x" * 10  # 16 bytes
+    assert fields(decode_all([line + b"\r\n\r\n"], max_line=16)) == [
+        ("message", "x" * 10, "", None)
+    ]
+    assert len(decode_all([line[:5], line[5:], b"\r", b"\n\r\n"], max_line=16)) == 1
+    with pytest.raises(EventTooLarge, match=r"longer than 15 bytes \(max_line=15\)") as info:
+        decode_all([line + b"\n\n"], max_line=15)
+    assert (info.value.option, info.value.limit) == ("max_line", 15)
+    with pytest.raises(EventTooLarge):  # no line end yet, but already too long
+        decode_all([line[:8], line[8:]], max_line=15)
+
+
+def test_decoder_event_limit_counts_the_joined_data() -> None:
+    """Two data lines of 4 bytes join into 9 bytes: 9 passes, 8 raises, names the option."""
+    body = b"data: abcd\ndata: efgh\n\n"
+    assert decode_all([body], max_event_size=9)[0].data == "abcd\nefgh"
+    with pytest.raises(EventTooLarge, match="max_event_size=8") as info:
+        decode_all([body], max_event_size=8)
+    assert info.value.option == "max_event_size"
+    # Comments, event names and ids do not accumulate: only data makes an event large.
+    names = b"event: e\n: comment\nid: 1\n" * 1000 + b"data: ok\n\n"
+    assert decode_all([names], max_event_size=8)[0].data == "ok"
+
+
+def test_decoder_gives_the_events_before_a_violation_then_stays_spent() -> None:
+    decoder = SseDecoder(max_line=8)
+    decoder.feed(b"data: 1\n\ndata: 2\n\ndata: 123456789\n\ndata: 3\n\n")
+    assert [decoder.next_event().data, decoder.next_event().data] == ["1", "2"]  # type: ignore[union-attr]
+    with pytest.raises(EventTooLarge):
+        decoder.next_event()
+    decoder.feed(b"data: 4\n\n" * 1000)  # dropped: nothing more is buffered
+    with pytest.raises(EventTooLarge):
+        decoder.next_event()
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "10"])
+def test_decoder_limits_must_be_positive_integers(bad: Any) -> None:
+    with pytest.raises(ValueError, match="max_line must be a positive number"):
+        SseDecoder(max_line=bad)
+    with pytest.raises(ValueError, match="max_event_size must be a positive number"):
+        SseDecoder(max_event_size=bad)
+
+
+def test_decoder_ignores_a_retry_too_long_to_convert() -> None:
+    """Python refuses int() of more than 4300 digits: that is an ignored field, not a crash."""
+    events = decode_all([b"retry: " + b"9" * 5000 + b"\ndata: x\n\n"])
+    assert fields(events) == [("message", "x", "", None)]
+
+
+@FLAVORS
+async def test_limits_are_options_of_the_streaming_methods(flavor: str) -> None:
+    """max_line / max_event_size on stream_events, stream_chat and chat_text."""
+    body = b'data: {"content": "' + b"a" * 100 + b'"}\n\ndata: [DONE]\n\n'
+    driver = Driver(flavor, BASE, {"transport": sse_transport([body])})
+    assert len(await driver.chat_text("POST", "/chat", max_line=200)) == 100
+    with pytest.raises(EventTooLarge, match="max_line=50"):
+        await driver.chat_text("POST", "/chat", max_line=50)
+    with pytest.raises(EventTooLarge, match="max_event_size=50"):
+        await driver.chat("POST", "/chat", max_event_size=50)
+    with pytest.raises(EventTooLarge, match="max_line=50"):
+        await driver.events("POST", "/chat", max_line=50, parse_json=False)
+    with pytest.raises(ValueError, match="max_line must be a positive"):
+        await driver.events("POST", "/chat", max_line=0)

@@ -4,7 +4,8 @@
 are whole responses (status, content type, the body split into chunks) that
 :func:`sse_stream_is_handled` feeds to :class:`~motia_client.MotiaHttp` and
 :class:`~motia_client.AsyncMotiaHttp` through ``httpx.MockTransport``. Whatever
-arrives, the only exceptions a caller may see are :class:`~motia_client.MotiaError`.
+arrives, the only exceptions a caller may see are :class:`~motia_client.MotiaError`,
+with the default limits and with tight ``max_line``/``max_event_size``/``max_error_body``.
 """
 
 from __future__ import annotations
@@ -100,8 +101,13 @@ class _Chunks(httpx.SyncByteStream, httpx.AsyncByteStream):
             yield chunk
 
 
+_TIGHT: dict[str, Any] = {"max_line": 16, "max_event_size": 24}
+"""Limits small enough that the fuzzed bodies cross them, so the refusal paths are fuzzed too."""
+
+
 def sse_stream_is_handled(response: tuple[int, str, list[bytes]]) -> int:
-    """Read the response with every SSE method of both clients; return how many values came."""
+    """Read the response with every SSE method of both clients, with the default limits
+    and with tight ones (``max_error_body`` too); return how many values came."""
     status, content_type, chunks = response
 
     def answer(request: httpx.Request) -> httpx.Response:
@@ -109,30 +115,42 @@ def sse_stream_is_handled(response: tuple[int, str, list[bytes]]) -> int:
         return httpx.Response(status, headers=headers, stream=_Chunks(chunks))
 
     values = 0
-    with MotiaHttp("http://127.0.0.1:9", transport=httpx.MockTransport(answer)) as http:
+    for limits, error_body in (({}, {}), (_TIGHT, {"max_error_body": 8})):
+        values += _read_sync(answer, limits, error_body)
+        values += asyncio.run(_read_async(answer, limits, error_body))
+    return values
+
+
+def _read_sync(answer: Any, limits: dict[str, Any], error_body: dict[str, Any]) -> int:
+    count = 0
+    transport = httpx.MockTransport(answer)
+    with MotiaHttp("http://127.0.0.1:9", transport=transport, **error_body) as http:
         readers: list[Any] = [
-            lambda: http.stream_events("POST", "/sse"),
-            lambda: http.stream_events("POST", "/sse", parse_json=False),
-            lambda: http.stream_chat("POST", "/chat"),
-            lambda: [http.chat_text("POST", "/chat")],
+            lambda: http.stream_events("POST", "/sse", **limits),
+            lambda: http.stream_events("POST", "/sse", parse_json=False, **limits),
+            lambda: http.stream_chat("POST", "/chat", **limits),
+            lambda: [http.chat_text("POST", "/chat", **limits)],
+            lambda: [http.call("POST", "/call")],
         ]
         for read in readers:
             with contextlib.suppress(MotiaError):
-                values += sum(1 for _ in read())
+                count += sum(1 for _ in read())
+    return count
 
-    async def read_async() -> int:
-        count = 0
-        async with AsyncMotiaHttp(
-            "http://127.0.0.1:9", transport=httpx.MockTransport(answer)
-        ) as http:
-            for stream in (
-                lambda: http.stream_events("POST", "/sse"),
-                lambda: http.stream_chat("POST", "/chat"),
-            ):
-                with contextlib.suppress(MotiaError):
-                    count += len([value async for value in stream()])
+
+async def _read_async(answer: Any, limits: dict[str, Any], error_body: dict[str, Any]) -> int:
+    count = 0
+    async with AsyncMotiaHttp(
+        "http://127.0.0.1:9", transport=httpx.MockTransport(answer), **error_body
+    ) as http:
+        for stream in (
+            lambda: http.stream_events("POST", "/sse", **limits),
+            lambda: http.stream_chat("POST", "/chat", **limits),
+        ):
             with contextlib.suppress(MotiaError):
-                await http.chat_text("POST", "/chat")
-        return count
-
-    return values + asyncio.run(read_async())
+                count += len([value async for value in stream()])
+        with contextlib.suppress(MotiaError):
+            await http.chat_text("POST", "/chat", **limits)
+        with contextlib.suppress(MotiaError):
+            await http.call("POST", "/call")
+    return count
