@@ -1,6 +1,17 @@
-"""motia_client: the Python client for Motia streams, SSE endpoints and HTTP steps."""
+"""motia_client: the Python client for Motia streams, SSE endpoints and HTTP steps.
+
+The stream client is imported at once; the HTTP/SSE clients (httpx), ``rx``
+(reactivex) and ``sse`` load on first use (PEP 562), so a script that only
+watches streams does not pay for them. Every logger under ``motia_client`` has a
+``NullHandler``: the library never prints unless the application sets up logging.
+"""
 
 from __future__ import annotations
+
+import importlib
+import logging
+import types
+import typing
 
 from motia_client._blocking import BlockingSubscription, StreamClient
 from motia_client._client import AsyncStreamClient
@@ -18,11 +29,16 @@ from motia_client._exceptions import (
     SubscriptionRefused,
     UnexpectedContentType,
 )
-from motia_client._http import AsyncMotiaHttp, MotiaHttp
 from motia_client._lifecycle import ConnectionState, ReconnectPolicy, StateChange
 from motia_client._subscription import GroupSubscription, ItemSubscription, Subscription
 from motia_client._transport import ConnectRequest, PushTransport, Transport, TransportFactory
+from motia_client._version import __version__ as __version__
 from motia_client._views import Items
+
+if typing.TYPE_CHECKING:  # loaded on first use (see __getattr__); seen here by mypy and IDEs
+    from motia_client import rx as rx
+    from motia_client import sse as sse
+    from motia_client._http import AsyncMotiaHttp, MotiaHttp
 
 __all__ = [
     "AsyncMotiaHttp",
@@ -55,8 +71,45 @@ __all__ = [
     "UnexpectedContentType",
 ]
 
+# Public name -> the private module that defines it, imported on first access.
+_LAZY = {"AsyncMotiaHttp": "motia_client._http", "MotiaHttp": "motia_client._http"}
+_LAZY_SUBMODULES = ("rx", "sse")
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())  # children propagate to it
+
+
+def _publish(obj: object) -> None:
+    """Make a class defined in a private module report ``motia_client`` (reprs, tracebacks).
+
+    Only real classes: on Python 3.10 a ``Callable[...]`` alias such as
+    ``TransportFactory`` passes ``isinstance(obj, type)`` but its ``__module__``
+    is read-only.
+    """
+    if isinstance(obj, types.GenericAlias):
+        return
+    if isinstance(obj, type) and obj.__module__.startswith(__name__ + "._"):
+        obj.__module__ = __name__
+
+
+def __getattr__(name: str) -> typing.Any:
+    """Import a lazy public name (or the ``rx``/``sse`` subpackages) on first access."""
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        _publish(value)
+    elif name in _LAZY_SUBMODULES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    """The module's names, the lazy ones included (for ``dir()`` and completion)."""
+    return sorted({*globals(), *_LAZY, *_LAZY_SUBMODULES})
+
+
 for _name in __all__:
-    # Reprs and tracebacks read motia_client.X, not the private module.
-    if isinstance(globals()[_name], type):
-        globals()[_name].__module__ = __name__
+    if _name not in _LAZY:
+        _publish(globals()[_name])
 del _name
