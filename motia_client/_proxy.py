@@ -31,15 +31,16 @@ import re
 import socket
 import ssl
 import urllib.parse
-from typing import Any
-
-from websockets.exceptions import InvalidProxy, InvalidProxyMessage, InvalidProxyStatus
-from websockets.exceptions import ProxyError as WebsocketsProxyError
-from websockets.http11 import USER_AGENT
-from websockets.proxy import Proxy, get_proxy, parse_proxy
-from websockets.uri import WebSocketURI, parse_uri
+from typing import TYPE_CHECKING, Any
 
 from motia_client._exceptions import MotiaConnectionError
+
+if TYPE_CHECKING:
+    from websockets.proxy import Proxy
+    from websockets.uri import WebSocketURI
+
+# websockets is imported inside the functions: `import motia_client` does not pay
+# for it (about 20 ms, a third of it websockets' importlib.metadata) before a connect.
 
 __all__ = [
     "ProxyOption",
@@ -73,6 +74,9 @@ def redact_proxy(proxy: str) -> str:
 
 def parse(proxy: str) -> Proxy:
     """Parse a proxy URL; raise ``ValueError`` quoting only its redacted form."""
+    from websockets.exceptions import InvalidProxy
+    from websockets.proxy import parse_proxy
+
     try:
         return parse_proxy(proxy)
     except (InvalidProxy, ValueError, UnicodeError):
@@ -98,6 +102,9 @@ def proxy_for(url: str, option: ProxyOption) -> str | None:
     if option is None or option is False:
         return None
     if option is True:
+        from websockets.proxy import get_proxy
+        from websockets.uri import parse_uri
+
         return get_proxy(parse_uri(url))
     return option
 
@@ -111,6 +118,10 @@ async def open_tunnel(proxy: str, url: str) -> asyncio.Transport | socket.socket
     Raises :class:`MotiaConnectionError` when the proxy cannot be reached or
     refuses; ``TimeoutError`` and cancellation pass through.
     """
+    from websockets.exceptions import InvalidProxyMessage, InvalidProxyStatus
+    from websockets.exceptions import ProxyError as WebsocketsProxyError
+    from websockets.uri import parse_uri
+
     parsed = parse(proxy)
     uri: WebSocketURI = parse_uri(url)
     shown = redact_proxy(proxy)
@@ -179,6 +190,7 @@ def _refused(exc: OSError) -> bool:
 
 async def _http(proxy: Proxy, uri: WebSocketURI) -> asyncio.Transport:
     from websockets.asyncio.client import connect_http_proxy
+    from websockets.http11 import USER_AGENT
 
     options: dict[str, Any] = {}
     if proxy.scheme == "https":
