@@ -576,7 +576,7 @@ def _status_hint(status: int) -> str:
     if status == 404:
         return "is the path right?"
     if status >= 500:
-        return "the server failed; the client retries"
+        return "the server had an error; try again later"
     return "is this the stream port?"
 
 

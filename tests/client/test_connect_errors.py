@@ -135,6 +135,25 @@ async def test_an_http_server_answering_200_is_not_a_websocket_upgrade() -> None
     assert "cookie-value-never-shown" not in full_text(error)
 
 
+@pytest.mark.parametrize(
+    ("status", "hint"),
+    [
+        ("404 Not Found", "is the path right?"),
+        ("302 Found", "redirects are not followed"),
+        ("503 Service Unavailable", "the server had an error"),
+    ],
+)
+async def test_other_statuses_say_what_to_check(status: str, hint: str) -> None:
+    answer = http(status, "Location: ws://other-host.example/?authToken=" + TOKEN)
+    async with raw_server(answer) as url:
+        error = await connect_error(url, token=TOKEN)
+    assert type(error) is MotiaConnectionError
+    code = status.split()[0]
+    assert f"answered HTTP {code}, not a WebSocket upgrade: {hint}" in str(error)
+    assert "other-host" not in full_text(error)
+    assert TOKEN not in full_text(error)
+
+
 async def test_a_403_without_a_token_is_not_called_a_credentials_refusal() -> None:
     async with raw_server(http("403 Forbidden")) as url:
         error = await connect_error(url)
