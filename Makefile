@@ -6,16 +6,16 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 PACKAGES := motia_client motia_client_tui server_stub
 
-.PHONY: demo test lint typecheck pytest bench stress install clean
+.PHONY: demo test lint typecheck pytest install-matrix bench stress install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.stamp-demo: pyproject.toml | $(BIN)/python
+$(VENV)/.stamp-demo: pyproject.toml motia_client/_version.py | $(BIN)/python
 	$(PIP) install -e '.[tui,server,fast]'
 	touch $@
 
-$(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python $(VENV)/.stamp-system
+$(VENV)/.stamp-dev: pyproject.toml motia_client/_version.py | $(BIN)/python $(VENV)/.stamp-system
 	$(PIP) install -e '.[all,dev]'
 	touch $@
 
@@ -42,7 +42,13 @@ typecheck: $(VENV)/.stamp-dev
 pytest: $(VENV)/.stamp-dev
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+# The built wheel in fresh venvs, as users install it: Python 3.10 with no extras,
+# 3.13 with [fast], the dev Python with [all] (tests/install/matrix.py; about 30 s).
+install-matrix: $(VENV)/.stamp-dev
+	$(BIN)/python -m tests.install.matrix
+
+# install-matrix before pytest, so that pytest's summary is the last line.
+test: lint typecheck install-matrix pytest
 
 bench: $(VENV)/.stamp-dev
 	$(BIN)/python -m benchmarks

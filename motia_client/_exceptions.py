@@ -7,7 +7,7 @@
     │   ├── FrameTooLarge          a WebSocket frame exceeded the client's max_size
     │   └── EventDataError         an SSE event's data is not the JSON it should be
     ├── MotiaConnectionError       the socket, proxy or HTTP connection failed or was lost
-    │   └── AuthenticationError    the server refused the credentials (HTTP 401/403)
+    │   └── AuthenticationError    the server refused the token that was sent (HTTP 401/403)
     ├── SubscriptionRefused        the server refused a join (iii `unauthorized`, 0.x access denied)
     ├── ItemValidationError        an item did not match the subscription's pydantic model
     ├── MotiaTimeout               a wait or an idle stream outlasted its timeout (a TimeoutError)
@@ -16,7 +16,12 @@
         └── UnexpectedContentType  an SSE endpoint answered something other than text/event-stream
 
 No exception text ever contains a token: messages are built from the URL without
-its query string and from server-supplied bodies only.
+its query string and from server-supplied bodies only. A connect failure says
+what happened in words ("connection refused: is the server running on
+localhost:3999?", "host not found: <host>", "the server at <url> answered HTTP
+200, not a WebSocket upgrade: is this the stream port?"), keeps the operating
+system's text, and chains the original exception as ``__cause__`` unless that
+exception's text quotes the token.
 """
 
 from __future__ import annotations
@@ -69,8 +74,10 @@ class EventDataError(ProtocolError):
 
 
 class MotiaConnectionError(MotiaError):
-    """A connection could not be opened, or was lost.
+    """A connection could not be opened, or was lost (the client retries per its policy).
 
+    A 401/403 at connect time when no token was sent is one of these, not an
+    :class:`AuthenticationError`: it usually means a wrong path or port.
     ``close_code`` is the WebSocket close code the server sent, when it closed
     the connection with one (1008 policy violation, 1009 message too big...).
     """
@@ -81,7 +88,11 @@ class MotiaConnectionError(MotiaError):
 
 
 class AuthenticationError(MotiaConnectionError):
-    """The server refused the credentials at connect time (HTTP 401 or 403)."""
+    """The server refused the token at connect time (HTTP 401 or 403).
+
+    Raised only when a token was sent. Terminal: the client does not retry
+    until its token callable gives another token.
+    """
 
     def __init__(self, status: int, url: str) -> None:
         self.status = status

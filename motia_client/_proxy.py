@@ -26,21 +26,26 @@ exception raised here quotes it or chains one that does.
 from __future__ import annotations
 
 import asyncio
+import errno
+import re
 import socket
+import ssl
 import urllib.parse
-from typing import Any
-
-from websockets.exceptions import InvalidProxy, InvalidProxyMessage, InvalidProxyStatus
-from websockets.exceptions import ProxyError as WebsocketsProxyError
-from websockets.http11 import USER_AGENT
-from websockets.proxy import Proxy, get_proxy, parse_proxy
-from websockets.uri import WebSocketURI, parse_uri
+from typing import TYPE_CHECKING, Any
 
 from motia_client._exceptions import MotiaConnectionError
+
+if TYPE_CHECKING:
+    from websockets.proxy import Proxy
+    from websockets.uri import WebSocketURI
+
+# websockets is imported inside the functions: `import motia_client` does not pay
+# for it (about 20 ms, a third of it websockets' importlib.metadata) before a connect.
 
 __all__ = [
     "ProxyOption",
     "check_proxy",
+    "describe_os_error",
     "open_tunnel",
     "parse",
     "proxy_for",
@@ -69,6 +74,9 @@ def redact_proxy(proxy: str) -> str:
 
 def parse(proxy: str) -> Proxy:
     """Parse a proxy URL; raise ``ValueError`` quoting only its redacted form."""
+    from websockets.exceptions import InvalidProxy
+    from websockets.proxy import parse_proxy
+
     try:
         return parse_proxy(proxy)
     except (InvalidProxy, ValueError, UnicodeError):
@@ -94,6 +102,9 @@ def proxy_for(url: str, option: ProxyOption) -> str | None:
     if option is None or option is False:
         return None
     if option is True:
+        from websockets.proxy import get_proxy
+        from websockets.uri import parse_uri
+
         return get_proxy(parse_uri(url))
     return option
 
@@ -107,6 +118,10 @@ async def open_tunnel(proxy: str, url: str) -> asyncio.Transport | socket.socket
     Raises :class:`MotiaConnectionError` when the proxy cannot be reached or
     refuses; ``TimeoutError`` and cancellation pass through.
     """
+    from websockets.exceptions import InvalidProxyMessage, InvalidProxyStatus
+    from websockets.exceptions import ProxyError as WebsocketsProxyError
+    from websockets.uri import parse_uri
+
     parsed = parse(proxy)
     uri: WebSocketURI = parse_uri(url)
     shown = redact_proxy(proxy)
@@ -132,13 +147,50 @@ async def open_tunnel(proxy: str, url: str) -> asyncio.Transport | socket.socket
     except (TimeoutError, asyncio.TimeoutError):
         raise
     except OSError as exc:  # unreachable proxy (python-socks' ProxyConnectionError too)
+        what = f"could not connect to the proxy {shown} (for {target})"
         raise MotiaConnectionError(
-            f"could not connect to the proxy {shown} (for {target}): {type(exc).__name__}"
-        ) from None
+            describe_os_error(exc, what, (parsed.host, parsed.port), role="proxy")
+        ) from exc  # an OS error quotes addresses, never the proxy URL's password
+
+
+_ERRNO = re.compile(r"\[Errno (-?\d+)\]")
+
+
+def describe_os_error(
+    exc: OSError, what: str, target: tuple[str, int] | None, *, role: str = "server"
+) -> str:
+    """``what: <the OS's text>``, led by a plain diagnosis for the common cases.
+
+    ``target`` is the (host, port) that was dialled, when the error came from
+    dialling it: "connection refused: is the server running on host:port?",
+    "host not found: host". A TLS certificate that fails verification says so.
+    """
+    detail = f"{what}: {exc}" if str(exc) else f"{what}: {type(exc).__name__}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        trust = "pass ssl= a context that trusts it"
+        return f"the {role}'s TLS certificate is not trusted: {trust} ({detail})"
+    if target is None:
+        return detail
+    host, port = target
+    if _refused(exc):
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        return f"connection refused: is the {role} running on {where}? ({detail})"
+    if isinstance(exc, socket.gaierror):
+        return f"host not found: {host} ({detail})"
+    return detail
+
+
+def _refused(exc: OSError) -> bool:
+    """A refused connection, also when asyncio merged one error per address into one text."""
+    if isinstance(exc, ConnectionRefusedError):
+        return True
+    codes = _ERRNO.findall(str(exc)) if str(exc).startswith("Multiple exceptions") else []
+    return bool(codes) and all(int(code) == errno.ECONNREFUSED for code in codes)
 
 
 async def _http(proxy: Proxy, uri: WebSocketURI) -> asyncio.Transport:
     from websockets.asyncio.client import connect_http_proxy
+    from websockets.http11 import USER_AGENT
 
     options: dict[str, Any] = {}
     if proxy.scheme == "https":

@@ -16,14 +16,13 @@ from collections.abc import Callable
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
-from sortedcontainers import SortedList
-
 from motia_client._exceptions import ItemValidationError
 from motia_client._items import Items
 from motia_client._state import GroupState, ItemState, Op
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
+    from sortedcontainers import SortedList
 
 __all__ = ["ChangeKind", "GroupView", "ItemView", "Items", "Recorded", "sort_rank"]
 
@@ -160,7 +159,7 @@ class GroupView(Generic[T]):
         self._sort_key = sort_key
         self._validate = _Validator(model)
         self._models: dict[str, Any] | None = {} if model is not None else None
-        self._index: SortedList | None = SortedList() if sort_key is not None else None
+        self._index: SortedList | None = _sorted_list([]) if sort_key is not None else None
         self._sort_keys: dict[str, tuple[Any, ...]] = {}
         self._seq = 0
         self._cache: tuple[T, ...] | None = None
@@ -276,7 +275,7 @@ class GroupView(Generic[T]):
         self._seq = len(items)
         self._sort_keys = {entry[3]: entry for entry in entries}
         entries.sort()
-        self._index = SortedList(entries)  # sorted already: SortedList's sort is linear
+        self._index = _sorted_list(entries)  # sorted already: SortedList's sort is linear
 
     def _upsert(self, key: str, raw: Any, old_raw: Any = None) -> None:
         if self._models is not None:
@@ -319,6 +318,13 @@ class GroupView(Generic[T]):
             else:
                 self._cache = tuple([source[entry[3]] for entry in self._index])
         return self._cache
+
+
+def _sorted_list(entries: list[tuple[Any, ...]]) -> SortedList:
+    """A ``SortedList`` of ``entries`` (sortedcontainers is imported with the first sort key)."""
+    from sortedcontainers import SortedList
+
+    return SortedList(entries)
 
 
 def _unshared_refs() -> int:

@@ -25,7 +25,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from websockets.client import ClientProtocol
-from websockets.exceptions import InvalidStatus, InvalidURI
+from websockets.exceptions import (
+    InvalidHeader,
+    InvalidMessage,
+    InvalidStatus,
+    InvalidURI,
+    NegotiationError,
+    SecurityError,
+)
 from websockets.frames import Frame, Opcode
 from websockets.http11 import USER_AGENT, Response
 from websockets.protocol import State
@@ -39,7 +46,7 @@ from motia_client._exceptions import (
     MotiaConnectionError,
     MotiaTimeout,
 )
-from motia_client._proxy import open_tunnel, proxy_for, redact_proxy
+from motia_client._proxy import describe_os_error, open_tunnel, proxy_for, redact_proxy
 from motia_client._transport import CLOSE_TIMEOUT, ConnectRequest, MessageInbox, Transport, bounded
 
 __all__ = ["WebsocketsTransport", "websockets_transport"]
@@ -462,18 +469,20 @@ async def websockets_transport(request: ConnectRequest) -> Transport:
     except BaseException as exc:
         connection.abort()
         if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
-            raise MotiaTimeout(f"opening {request.safe_url} timed out") from exc
-        if isinstance(exc, OSError):
-            raise MotiaConnectionError(
-                f"could not connect to {request.safe_url}: {type(exc).__name__}"
+            raise MotiaTimeout(
+                f"opening {request.safe_url} timed out after {request.open_timeout:g} s"
             ) from exc
+        if isinstance(exc, OSError):
+            target = (uri.host, uri.port) if proxy is None else None
+            message = describe_os_error(exc, f"could not connect to {request.safe_url}", target)
+            raise MotiaConnectionError(message) from _safe_cause(exc, creds)
         raise
     failure = protocol.handshake_exc
     if failure is None and protocol.state is not _OPEN:
         failure = ConnectionResetError()  # unreachable: websockets sets handshake_exc
     if failure is not None:
         connection.abort()
-        raise _refused(failure, request)
+        raise _refused(failure, request) from _safe_cause(failure, creds)
     return WebsocketsTransport(connection, request)
 
 
@@ -518,14 +527,81 @@ async def _through(
     connection.connection_made(transport)
 
 
-def _refused(failure: Exception, request: ConnectRequest) -> Exception:
-    """The exception for a failed handshake; a redirect (3xx) is refused, never followed."""
+def _refused(failure: Exception, request: ConnectRequest) -> MotiaConnectionError:
+    """The exception for a failed opening handshake, in words a user can act on.
+
+    401/403 is an :class:`AuthenticationError` (terminal until the token
+    changes) only when a token was sent; without one it is more likely a wrong
+    path or port, so it is a plain :class:`MotiaConnectionError`. A redirect
+    (3xx) is refused, never followed: a token must not travel to another host.
+    No message quotes a header value, a reason phrase or a body: the server may
+    echo the token in them.
+    """
+    url = request.safe_url
     if isinstance(failure, InvalidStatus):
         status = failure.response.status_code
         if status in (401, 403):
-            return AuthenticationError(status, request.safe_url)
+            if request.credentials.secrets():
+                return AuthenticationError(status, url)
+            return MotiaConnectionError(
+                f"the server at {url} refused the connection (HTTP {status}); no token was "
+                "sent: is the path right, or does the server need a token?"
+            )
         return MotiaConnectionError(
-            f"the server at {request.safe_url} refused the upgrade (HTTP {status})"
+            f"the server at {url} answered HTTP {status}, not a WebSocket upgrade: "
+            + _status_hint(status)
+        )
+    if isinstance(failure, InvalidMessage):
+        if isinstance(failure.__cause__, EOFError):
+            return MotiaConnectionError(
+                f"the server at {url} closed the connection without answering the WebSocket "
+                "upgrade: is this the stream port (or does it need wss://)?"
+            )
+        return MotiaConnectionError(
+            f"the server at {url} did not answer in HTTP: is this the stream port "
+            "(or does it need wss://)?"
+        )
+    if isinstance(failure, InvalidHeader):  # InvalidUpgrade among them
+        return MotiaConnectionError(
+            f"the server at {url} answered the WebSocket upgrade with a missing or invalid "
+            f"{failure.name} header: is this a WebSocket server?"
+        )
+    if isinstance(failure, NegotiationError):
+        return MotiaConnectionError(
+            f"the server at {url} chose a subprotocol or extension the client did not offer"
+        )
+    if isinstance(failure, SecurityError):
+        return MotiaConnectionError(
+            f"the server at {url} answered the upgrade with an oversized HTTP head"
         )
     name = type(failure).__name__  # never its text: it may quote a header
-    return MotiaConnectionError(f"could not connect to {request.safe_url}: {name}")
+    return MotiaConnectionError(f"could not connect to {url}: {name}")
+
+
+def _status_hint(status: int) -> str:
+    """What to check when the server answered ``status`` instead of 101 Switching Protocols."""
+    if 300 <= status < 400:
+        return "redirects are not followed (a token must not travel elsewhere): use the final URL"
+    if status == 404:
+        return "is the path right?"
+    if status >= 500:
+        return "the server had an error; try again later"
+    return "is this the stream port?"
+
+
+def _safe_cause(exc: BaseException, credentials: Credentials) -> BaseException | None:
+    """``exc`` to chain as ``__cause__``, or None if its text (or its causes') holds the token.
+
+    A server can echo the request, and websockets quotes what it received (a
+    status line, a subprotocol) in its messages.
+    """
+    secrets = credentials.secrets()
+    seen: BaseException | None = exc
+    for _ in range(8):  # a cause chain is short; bounded all the same
+        if seen is None:
+            return exc
+        text = f"{seen!s} {seen!r}"
+        if any(secret in text for secret in secrets):
+            return None
+        seen = seen.__cause__ or seen.__context__
+    return None
