@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from .errors import ItemNotFound, NotJsonError, StoreError
 from .frames import CLOCK, Frame, Item, MillisClock, Room, custom_event
+from .names import name_problem
 from .ops import apply_ops, parse_ops
 from .store import Change, ChangeKind, Sink, SubscriptionToken, Trigger
 
@@ -48,13 +49,10 @@ def _to_json(value: Any, what: str) -> Any:
 
 def _check_names(**names: str | None) -> None:
     for label, value in names.items():
-        if value is not None and (not isinstance(value, str) or not value):
-            raise StoreError(f"{label} must be a non-empty string, got {value!r}")
-        if value is not None and not value.isascii():
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                raise StoreError(f"{label} is not valid Unicode: {value!r}") from None
+        problem = name_problem(value) if value is not None else None
+        if problem is not None:
+            shown = value if not isinstance(value, str) or len(value) <= 40 else value[:40] + "..."
+            raise StoreError(f"{label} {problem}, got {shown!r}")
 
 
 class MemoryStore:

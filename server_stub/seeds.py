@@ -8,7 +8,7 @@
 - ``openai``: ``{"message": str}``, filled token by token by the ``open-ai`` flow.
 - ``stats``: counters; creating a todo increments ``stats/todo/counters.created``.
 - State trigger on ``todos``: a todo getting ``completedAt`` sends a ``notification``
-  custom event to that todo (and so to the inbox group).
+  custom event to that todo (and so to its group).
 """
 
 from __future__ import annotations
@@ -131,9 +131,10 @@ def install_seed_triggers(store: StreamStore, state: StateStore) -> None:
         new: dict[str, Any] = change.new if isinstance(change.new, dict) else {}
         if new.get("completedAt") and not old.get("completedAt"):
             description = new.get("description", change.key)
+            group = new.get("groupId")
             await store.send_event(
                 TODO_STREAM,
-                INBOX,
+                group if isinstance(group, str) and group else INBOX,
                 "notification",
                 {"todoId": change.key, "message": f"Todo {description!r} is completed"},
                 item_id=change.key,
