@@ -14,6 +14,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from ._guard import DEFAULT_BODY_TIMEOUT, DEFAULT_HEAD_TIMEOUT
 from .frames import DIALECTS
 from .logs import install_redaction
 from .server import StubServer
@@ -35,7 +36,35 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=None,
+        metavar="N",
+        help="open connections (HTTP and stream sockets) at most; more get 503 "
+        "(default: the open-file limit minus 64)",
+    )
+    parser.add_argument(
+        "--head-timeout",
+        type=float,
+        default=DEFAULT_HEAD_TIMEOUT,
+        metavar="SECONDS",
+        help="a request head must be complete within this; else 408 and close "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=float,
+        default=DEFAULT_BODY_TIMEOUT,
+        metavar="SECONDS",
+        help="a request body must be complete within this; else the connection is closed "
+        "(default: %(default)s)",
+    )
     args = parser.parse_args(argv)
+    if args.max_connections is not None and args.max_connections < 1:
+        parser.error("--max-connections must be at least 1")
+    if not (args.head_timeout > 0 and args.body_timeout > 0):
+        parser.error("--head-timeout and --body-timeout must be positive")
     if not 0 <= args.port <= 65535:
         parser.error("--port must be between 0 and 65535")
     if args.token is not None and not args.token:
@@ -52,6 +81,9 @@ async def serve(args: argparse.Namespace) -> int:
         token=args.token,
         demo=args.demo,
         access_log=True,
+        max_connections=args.max_connections,
+        head_timeout=args.head_timeout,
+        body_timeout=args.body_timeout,
     )
     try:
         await stub.start()
