@@ -21,6 +21,23 @@ from .server import StubServer
 
 log = logging.getLogger("server_stub")
 
+AUTH_HELP = (
+    "require this token from every client: the stream socket (HTTP 401 before the "
+    "upgrade) and the HTTP steps (401) accept it only as 'Authorization: Bearer <token>', "
+    "'?authToken=<token>' or (socket only) the subprotocol pair ['Authorization', <token>]; "
+    "a client presenting it is the user 'stub-user'. Without --token every client is "
+    "anonymous and the private-messages stream refuses every join (default: no token)"
+)
+
+
+def auth_summary(token_required: bool) -> str:
+    """The startup log's sentence on authentication (never the token itself)."""
+    if token_required:
+        return (
+            "token auth on: the stream socket and the HTTP steps require the token (401 without it)"
+        )
+    return "token auth off: every client is anonymous; private-messages refuses every join"
+
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command line, validated by argparse."""
@@ -31,7 +48,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=3000, help="port to bind; 0 picks a free one")
     parser.add_argument("--dialect", choices=DIALECTS, default="motia", help="envelope dialect")
-    parser.add_argument("--token", default=None, help="token clients must present (if any)")
+    parser.add_argument("--token", default=None, help=AUTH_HELP)
     parser.add_argument("--demo", action="store_true", help="keep a lively demo dataset going")
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
@@ -95,13 +112,13 @@ async def serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info(
-        "streams at %s, HTTP at %s, dialect %s, token auth %s%s",
+        "streams at %s, HTTP at %s, dialect %s%s",
         stub.ws_url,
         stub.http_url,
         stub.dialect,
-        "on" if args.token else "off",
         ", demo data on" if args.demo else "",
     )
+    log.info("%s", auth_summary(args.token is not None))
     try:
         await stop.wait()
     finally:

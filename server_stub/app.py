@@ -11,11 +11,12 @@ from collections.abc import Iterable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from .auth import Authenticator, AuthFunction
+from .auth import Authenticator, AuthFunction, RequireToken
 from .context import AppContext
 from .frames import Dialect, FrameEncoder
 from .http_common import HttpError, http_error_handler
@@ -80,6 +81,7 @@ def build_app(ctx: AppContext, endpoint: StreamEndpoint) -> Starlette:
     ]
     return Starlette(
         routes=routes,
+        middleware=[Middleware(RequireToken, auth=ctx.auth)],
         exception_handlers={
             HttpError: http_error_handler,
             HTTPException: http_error_handler,

@@ -23,10 +23,11 @@ from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ._uvicorn import ABORT_EXTENSION
-from .auth import chosen_subprotocol, token_from_request
+from .auth import SOCKET_WAYS, chosen_subprotocol, token_from_request
 from .context import AppContext
 from .frames import CLOCK, Frame, Room, not_found_event, refusal_event
 from .limits import HOOK_TIMEOUT_SECONDS, MAX_NAME_CHARS, MAX_SUBSCRIPTIONS_PER_SOCKET
+from .logs import RateLimitedLog
 from .store import SubscriptionToken
 from .streams import AuthContext, JoinResult, StreamConfig, Subscription
 
@@ -274,6 +275,7 @@ class StreamEndpoint:
     def __init__(self, ctx: AppContext) -> None:
         self._ctx = ctx
         self._connections: set[Connection] = set()
+        self._refusals = RateLimitedLog(log)
 
     @property
     def connection_count(self) -> int:
@@ -290,8 +292,14 @@ class StreamEndpoint:
         )
         outcome = await self._ctx.auth.authenticate(token)
         if not outcome.accepted:
-            log.warning("refused a stream connection from %s: invalid token", peer)
-            body = {"error": "invalid token", "status": 401}
+            self._refusals.log(
+                logging.WARNING,
+                f"auth-{outcome.problem}",
+                "refused a stream connection from %s: %s token (401)",
+                peer,
+                outcome.problem or "invalid",
+            )
+            body = {"error": outcome.error(SOCKET_WAYS), "status": 401}
             with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
                 await websocket.send_denial_response(JSONResponse(body, status_code=401))
             return
