@@ -33,10 +33,17 @@ from .app import build_app, build_context
 from .auth import AuthFunction
 from .context import AppContext
 from .frames import DIALECTS, Dialect
-from .limits import DEFAULT_MAX_QUEUE, MAX_CLIENT_FRAME_BYTES
+from .limits import (
+    DEFAULT_MAX_GROUP_BYTES,
+    DEFAULT_MAX_GROUP_ITEMS,
+    DEFAULT_MAX_QUEUE,
+    DEFAULT_MAX_QUEUE_BYTES,
+    DEFAULT_MAX_STORE_BYTES,
+    MAX_CLIENT_FRAME_BYTES,
+)
 from .logs import RateLimitedLog, install_redaction
 from .state import StateStore
-from .store import StreamStore
+from .store import StoreLimits, StreamStore
 from .streams import StreamConfig
 from .tasks import TaskSet
 from .ws import StreamEndpoint
@@ -92,6 +99,10 @@ class StubServer:
         store: StreamStore | None = None,
         demo_tick: float = 1.5,
         access_log: bool = False,
+        max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
+        max_group_items: int = DEFAULT_MAX_GROUP_ITEMS,
+        max_group_bytes: int = DEFAULT_MAX_GROUP_BYTES,
+        max_store_bytes: int = DEFAULT_MAX_STORE_BYTES,
         max_connections: int | None = None,
         head_timeout: float = DEFAULT_HEAD_TIMEOUT,
         body_timeout: float = DEFAULT_BODY_TIMEOUT,
@@ -125,6 +136,8 @@ class StubServer:
             max_queue=max_queue,
             strict_streams=strict_streams,
             store=store,
+            max_queue_bytes=max_queue_bytes,
+            limits=StoreLimits(max_group_items, max_group_bytes, max_store_bytes),
         )
         self._endpoint = StreamEndpoint(self._ctx)
         self._app = build_app(self._ctx, self._endpoint)
