@@ -27,13 +27,15 @@ from typing import Any, TypeVar
 import uvicorn
 
 from . import demo
-from ._guard import DEFAULT_BODY_TIMEOUT, DEFAULT_HEAD_TIMEOUT, ConnectionGuard, connection_ceiling
+from ._guard import ConnectionGuard, connection_ceiling
 from ._uvicorn import AbortableWebSocketProtocol, EmbeddedServer
 from .app import build_app, build_context
 from .auth import AuthFunction
 from .context import AppContext
 from .frames import DIALECTS, Dialect
 from .limits import (
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_HEAD_TIMEOUT,
     DEFAULT_MAX_GROUP_BYTES,
     DEFAULT_MAX_GROUP_ITEMS,
     DEFAULT_MAX_QUEUE,
@@ -196,6 +198,11 @@ class StubServer:
     def max_connections(self) -> int:
         """The connection cap (HTTP and stream sockets together), below the open-file limit."""
         return self._guard.max_connections
+
+    @property
+    def stream_names(self) -> list[str]:
+        """The declared streams (the seeds' and ``streams=``), in declaration order."""
+        return self._ctx.streams.names()
 
     @property
     def echo_state_events(self) -> bool:
