@@ -80,12 +80,12 @@ class ConnectionGuard:
 
     def evict_oldest_waiting(self, newcomer: GuardedH11Protocol) -> bool:
         """Close the oldest connection still waiting for its head (not ``newcomer``)."""
-        for victim in self.waiting:
-            if victim is not newcomer:
-                self.evicted += 1
-                victim.reply_and_close(503, "server busy: too many connections")
-                return True
-        return False
+        victim = next((waiting for waiting in self.waiting if waiting is not newcomer), None)
+        if victim is None:
+            return False
+        self.evicted += 1
+        victim.reply_and_close(503, "server busy: too many connections")
+        return True
 
 
 class GuardedH11Protocol(H11Protocol):
