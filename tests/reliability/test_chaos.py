@@ -50,7 +50,7 @@ async def test_motia_dialect_item_deleted_while_disconnected() -> None:
     """Motia 0.x answers the rejoin of a missing item with nothing. Silence proves nothing
     (a slow access check is silent too): the client never makes up a delete; the item's
     next frame brings it up to date."""
-    async with StubServer(port=0, dialect="motia") as stub:
+    async with StubServer(port=0, dialect="motia", streams=["s"]) as stub:
         await stub.store.set("s", "g", "i", {"v": 1})
         async with AsyncStreamClient(stub.ws_url, reconnect=FAST) as client:
             item = client.subscribe_item("s", "g", "i")
@@ -69,7 +69,7 @@ async def test_motia_dialect_item_deleted_while_disconnected() -> None:
 
 async def test_iii_dialect_item_deleted_while_disconnected_is_none() -> None:
     """The same scenario in the iii dialect converges (a missing item syncs as null)."""
-    async with StubServer(port=0, dialect="iii") as stub:
+    async with StubServer(port=0, dialect="iii", streams=["s"]) as stub:
         await stub.store.set("s", "g", "i", {"v": 1})
         async with AsyncStreamClient(stub.ws_url, reconnect=FAST) as client:
             item = client.subscribe_item("s", "g", "i")
