@@ -11,7 +11,7 @@ from textual.pilot import Pilot
 
 from motia_client import ConnectRequest, MotiaConnectionError, ReconnectPolicy, Transport
 from motia_client_tui.app import MotiaTui
-from motia_client_tui.cli import Options
+from motia_client_tui.options import Options
 
 SIZE = (120, 36)
 FAST_RECONNECT = ReconnectPolicy(initial=0.05, factor=2.0, cap=0.2, jitter=False)

@@ -220,9 +220,9 @@ async def test_a_refused_join_is_shown(stub: StubServer) -> None:
 
 
 async def test_the_ai_panel_grows_token_by_token(stub: StubServer) -> None:
-    app = make_app(stub.ws_url, openai_group="trace-1")
+    app = make_app(stub.ws_url, ai_group="trace-1")
     async with app.run_test(size=SIZE) as pilot:
-        assert app.ai_panel.border_title == "AI · openai/trace-1/message"
+        assert app.ai_panel.border_title == "AI · openai/trace-1"
         await wait_until(pilot, lambda: app.client is not None and app.client.is_connected)
         seen: list[str] = []
         written = ""
@@ -240,6 +240,7 @@ async def test_the_ai_panel_grows_token_by_token(stub: StubServer) -> None:
             "Motia streams push state.",
         ]
         assert app.ai_panel.border_subtitle == f"{len(written)} chars"
+        assert app.ai_panel.border_title == "AI · openai/trace-1/message"
 
 
 async def test_the_open_ai_flow_fills_the_panel(stub: StubServer) -> None:
@@ -249,7 +250,7 @@ async def test_the_open_ai_flow_fills_the_panel(stub: StubServer) -> None:
     async with httpx.AsyncClient(base_url=stub.http_url) as http:
         created = (await http.post("/open-ai", json={"message": "hello"})).json()
     trace_id = created["traceId"]
-    app = make_app(stub.ws_url, openai_group=trace_id)
+    app = make_app(stub.ws_url, ai_group=trace_id)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: len(app.ai_panel.message) > 20, timeout=10)
 
@@ -321,7 +322,7 @@ async def test_q_quits_and_closes_everything(stub: StubServer) -> None:
 
 
 async def test_demo_mode_starts_its_own_server_and_stops_it() -> None:
-    app = make_app("ws://unused.invalid", demo=True, openai_group="demo")
+    app = make_app("ws://unused.invalid", demo=True, ai_group="demo")
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: app.table.row_count >= 1, timeout=10, what="demo todos")
         assert app.indicator.text.startswith("● connected to ws://127.0.0.1:")

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from motia_client_tui.cli import DEMO_OPENAI_GROUP, Options, derive_http_url, parse_args
+from motia_client_tui.cli import DEMO_AI_GROUP, parse_args
+from motia_client_tui.options import Options, derive_http_url
 
 
 def test_defaults() -> None:
@@ -32,7 +33,7 @@ def test_every_option(monkeypatch: pytest.MonkeyPatch) -> None:
             "--group", "eu",
             "--item", "o-7",
             "--sort", "createdAt",
-            "--openai-group", "trace-9",
+            "--ai-group", "trace-9",
             "--fps", "10",
         ]
     )  # fmt: skip
@@ -45,7 +46,7 @@ def test_every_option(monkeypatch: pytest.MonkeyPatch) -> None:
         group="eu",
         item="o-7",
         sort="createdAt",
-        openai_group="trace-9",
+        ai_group="trace-9",
         fps=10,
     )
     assert options.room == "orders/eu/o-7"
@@ -70,8 +71,8 @@ def test_the_token_comes_from_the_environment_and_never_shows(
 def test_demo_follows_the_demo_ai_message() -> None:
     options = parse_args(["--demo"])
     assert options.demo
-    assert options.openai_group == DEMO_OPENAI_GROUP
-    assert parse_args(["--demo", "--openai-group", "t1"]).openai_group == "t1"
+    assert options.ai_group == DEMO_AI_GROUP
+    assert parse_args(["--demo", "--openai-group", "t1"]).ai_group == "t1"
 
 
 @pytest.mark.parametrize(
