@@ -8,11 +8,11 @@ implemented in memory by ``MemoryStore``.
 
 from __future__ import annotations
 
-from .errors import ItemNotFound, OpError, SchemaError, StoreError, StubError
+from .errors import ItemNotFound, OpError, SchemaError, StoreError, StoreFull, StubError
 from .frames import Dialect, Frame, Room
 from .memory_store import MemoryStore
 from .server import StubServer
-from .store import Change, StreamStore
+from .store import Change, StoreLimits, StreamStore
 from .streams import AuthContext, HookContext, JoinResult, StreamConfig, Subscription
 
 __all__ = [
@@ -28,6 +28,8 @@ __all__ = [
     "Room",
     "SchemaError",
     "StoreError",
+    "StoreFull",
+    "StoreLimits",
     "StreamConfig",
     "StreamStore",
     "StubError",

@@ -1,11 +1,14 @@
 """The two small uvicorn adaptations the stub needs.
 
 - :class:`AbortableWebSocketProtocol`: uvicorn's websockets (sans-I/O) protocol,
-  plus an ASGI scope extension ``motia_stub.abort`` whose ``abort()`` drops the TCP
-  connection at once. ASGI can only close gracefully, which waits on a client that
-  does not read; a slow client, and ``drop_connections()``, need the abrupt way.
-  The protocol keeps uvicorn's ``websocket.http.response`` extension (denial
-  responses: the 401 before upgrading).
+  plus an ASGI scope extension ``motia_stub.abort`` with two calls. ``abort()``
+  drops the TCP connection at once (``drop_connections()``). ``close_now(code,
+  reason)`` writes a close frame past the flow control and drops the connection if
+  the client has not answered within ``CLOSE_GRACE_SECONDS``: ASGI's own close
+  waits until a client that does not read has drained its buffer, that is forever,
+  which is exactly the client a full send queue points at. The protocol keeps
+  uvicorn's ``websocket.http.response`` extension (denial responses: the 401
+  before upgrading).
 - :class:`EmbeddedServer`: a uvicorn server that leaves signal handling to its
   owner (tests, the CLI), instead of taking over SIGINT/SIGTERM while it runs, and
   that stops in milliseconds: it wakes up as soon as it is asked to exit, and its
@@ -23,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import struct
 from collections.abc import Iterator
 
 import uvicorn
@@ -30,6 +34,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 
 ABORT_EXTENSION = "motia_stub.abort"
 SHUTDOWN_POLL_SECONDS = 0.005
+CLOSE_GRACE_SECONDS = 2.0
 
 log = logging.getLogger("uvicorn.error")
 
@@ -37,14 +42,49 @@ log = logging.getLogger("uvicorn.error")
 class AbortableWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's websockets protocol with an abort extension in the ASGI scope."""
 
+    _reset_sent = False
+
     async def run_asgi(self) -> None:
-        """Expose ``abort`` to the app, then run it as uvicorn does."""
-        self.scope["extensions"][ABORT_EXTENSION] = {"abort": self._abort_transport}
+        """Expose ``abort`` and ``close_now`` to the app, then run it as uvicorn does."""
+        self.scope["extensions"][ABORT_EXTENSION] = {
+            "abort": self._abort_transport,
+            "close_now": self._close_now,
+        }
         await super().run_asgi()
 
     def _abort_transport(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
+        """Reset the TCP connection now: no close frame, no FIN queued behind unsent data.
+
+        A plain close would leave the kernel holding the unsent bytes (and the FIN
+        behind them) for minutes when the client does not read; SO_LINGER 0 makes
+        it a reset, which frees everything at once.
+        """
+        transport = self.transport
+        if transport is None or self._reset_sent:
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self._reset_sent = True
+        transport.abort()
+
+    def _close_now(self, code: int, reason: str) -> None:
+        """Send a close frame without waiting for the client to read; abort after a grace."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if not self.close_sent and self.handshake_complete and self.initial_response is None:
+            self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+            self.conn.send_close(code, reason)
+            transport.write(b"".join(self.conn.data_to_send()))
+            self.close_sent = True
+            if self.read_paused:  # the client's answer to our close must be read
+                self.read_paused = False
+                transport.resume_reading()
+        if self.close_timer is not None:
+            self.close_timer.cancel()
+        self.close_timer = self.loop.call_later(CLOSE_GRACE_SECONDS, self._abort_transport)
 
 
 class EmbeddedServer(uvicorn.Server):

@@ -11,21 +11,22 @@ from collections.abc import Iterable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from .auth import Authenticator, AuthFunction
+from .auth import Authenticator, AuthFunction, RequireToken
 from .context import AppContext
 from .frames import Dialect, FrameEncoder
 from .http_common import HttpError, http_error_handler
 from .http_stream import stream_routes
 from .http_todo import todo_routes
-from .limits import DEFAULT_MAX_QUEUE, MAX_BACKGROUND_TASKS
+from .limits import DEFAULT_MAX_QUEUE, DEFAULT_MAX_QUEUE_BYTES, MAX_BACKGROUND_TASKS
 from .memory_store import MemoryStore
 from .seeds import install_seed_triggers, seed_streams
 from .state import StateStore
-from .store import StreamStore
+from .store import StoreLimits, StreamStore
 from .streams import StreamConfig, StreamRegistry
 from .tasks import TaskSet
 from .ws import StreamEndpoint
@@ -40,12 +41,18 @@ def build_context(
     max_queue: int = DEFAULT_MAX_QUEUE,
     strict_streams: bool = False,
     store: StreamStore | None = None,
+    max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
+    limits: StoreLimits | None = None,
 ) -> AppContext:
     """Seed streams (plus ``streams``), a store validating against them, the seed triggers."""
     if max_queue < 1:
         raise ValueError("max_queue must be at least 1")
+    if max_queue_bytes < 1:
+        raise ValueError("max_queue_bytes must be at least 1")
     registry = StreamRegistry([*seed_streams(), *streams], strict=strict_streams)
-    the_store = store if store is not None else MemoryStore(validator=registry.validate)
+    the_store = (
+        store if store is not None else MemoryStore(validator=registry.validate, limits=limits)
+    )
     state = StateStore()
     install_seed_triggers(the_store, state)
     return AppContext(
@@ -56,6 +63,7 @@ def build_context(
         encoder=FrameEncoder(dialect),
         max_queue=max_queue,
         tasks=TaskSet(MAX_BACKGROUND_TASKS),
+        max_queue_bytes=max_queue_bytes,
     )
 
 
@@ -80,6 +88,7 @@ def build_app(ctx: AppContext, endpoint: StreamEndpoint) -> Starlette:
     ]
     return Starlette(
         routes=routes,
+        middleware=[Middleware(RequireToken, auth=ctx.auth)],
         exception_handlers={
             HttpError: http_error_handler,
             HTTPException: http_error_handler,

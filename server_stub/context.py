@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from .auth import Authenticator
 from .frames import Dialect, FrameEncoder
+from .limits import DEFAULT_MAX_QUEUE_BYTES
 from .state import StateStore
 from .store import StreamStore
 from .streams import HookContext, StreamRegistry
@@ -24,6 +25,7 @@ class AppContext:
     encoder: FrameEncoder
     max_queue: int
     tasks: TaskSet
+    max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES
     hooks: HookContext = field(init=False)
     stopping: asyncio.Event = field(init=False)
 

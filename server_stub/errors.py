@@ -5,7 +5,8 @@ StubError
 │   ├── ItemNotFound      update(must_exist=True) on a missing item
 │   ├── SchemaError       the new value does not match the stream's schema
 │   ├── OpError           an update op does not apply (bad path, not a number...)
-│   └── NotJsonError      data that cannot travel as JSON
+│   ├── NotJsonError      data that cannot travel as JSON
+│   └── StoreFull         the write would pass a documented store limit (HTTP 507)
 └── (HTTP errors live in http_common, they are responses, not failures)
 """
 
@@ -58,6 +59,10 @@ class OpError(StoreError):
 
 class NotJsonError(StoreError):
     """Data that is not representable as JSON (NaN, sets, objects...)."""
+
+
+class StoreFull(StoreError):
+    """The write would take a group or the store past its limits (``StoreLimits``)."""
 
 
 def pydantic_field_errors(errors: list[Any]) -> list[FieldError]:

@@ -5,6 +5,7 @@ Every failure is an :class:`HttpError` rendered as JSON::
     {"error": "invalid request: description: Field required",
      "errors": [{"field": "description", "message": "Field required", "type": "missing"}]}
 
+A write the store refuses because it is full is a 507 (``StoreLimits``).
 Bodies are limited to ``MAX_BODY_BYTES`` (413), must be a JSON object or
 ``application/x-www-form-urlencoded`` (415 otherwise) and are validated by a pydantic
 model (400 with one entry per bad field).
@@ -23,7 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from .errors import FieldError, StoreError, pydantic_field_errors
+from .errors import FieldError, StoreError, StoreFull, pydantic_field_errors
 from .limits import MAX_BODY_BYTES
 
 log = logging.getLogger("server_stub.http")
@@ -57,7 +58,9 @@ def bad_request(error: str, errors: list[FieldError]) -> HttpError:
 
 
 def from_store_error(exc: StoreError) -> HttpError:
-    """A store write that failed because of the request's data: 400 with its field errors."""
+    """A refused store write: 507 when the store is full, else 400 with its field errors."""
+    if isinstance(exc, StoreFull):
+        return HttpError(507, str(exc))
     return HttpError(400, str(exc), exc.errors)
 
 

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -24,11 +25,14 @@ from starlette.routing import BaseRoute, Route
 
 from . import textgen
 from .context import AppContext
+from .errors import StoreError
 from .frames import CLOCK, dumps
-from .http_common import HttpError, query_int, read_body, validate
+from .http_common import HttpError, from_store_error, query_int, read_body, validate
 from .limits import MAX_TEXT_CHARS
 from .seeds import OPENAI_STREAM
 from .tasks import TooManyTasks
+
+log = logging.getLogger("server_stub.http")
 
 SSE_HEADERS = {"cache-control": "no-cache", "connection": "keep-alive", "x-accel-buffering": "no"}
 ADJECTIVES = ("swift", "lazy", "bold", "calm", "fierce", "gentle", "sharp", "wild")
@@ -104,7 +108,10 @@ def stream_routes(ctx: AppContext) -> list[BaseRoute]:
         if ctx.tasks.full:
             raise HttpError(503, "too many answers being written; retry shortly")
         trace_id = str(uuid.uuid4())
-        item = await ctx.store.set(OPENAI_STREAM, trace_id, OPENAI_ITEM_ID, {"message": ""})
+        try:
+            item = await ctx.store.set(OPENAI_STREAM, trace_id, OPENAI_ITEM_ID, {"message": ""})
+        except StoreError as exc:
+            raise from_store_error(exc) from None
         try:
             ctx.tasks.spawn(_fill(ctx, trace_id, body.message, delay), name=f"open-ai {trace_id}")
         except TooManyTasks:  # pragma: no cover - checked just above, on the same loop step
@@ -125,4 +132,8 @@ async def _fill(ctx: AppContext, trace_id: str, prompt: str, delay: float) -> No
         if not await ctx.pause(delay):
             return
         written += piece
-        await ctx.store.set(OPENAI_STREAM, trace_id, OPENAI_ITEM_ID, {"message": written})
+        try:
+            await ctx.store.set(OPENAI_STREAM, trace_id, OPENAI_ITEM_ID, {"message": written})
+        except StoreError as exc:  # e.g. the store filled up meanwhile: stop writing
+            log.warning("the answer %s stopped: %s", trace_id, exc)
+            return

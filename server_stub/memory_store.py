@@ -19,10 +19,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .errors import ItemNotFound, NotJsonError, StoreError
+from .errors import ItemNotFound, NotJsonError, StoreError, StoreFull
 from .frames import CLOCK, Frame, Item, MillisClock, Room, custom_event
+from .names import name_problem
 from .ops import apply_ops, parse_ops
-from .store import Change, ChangeKind, Sink, SubscriptionToken, Trigger
+from .store import Change, ChangeKind, Sink, StoreLimits, SubscriptionToken, Trigger
 
 log = logging.getLogger("server_stub.store")
 
@@ -30,16 +31,16 @@ Validator = Callable[[str, Item], None]
 """Checks a new item of a stream; raises SchemaError when it does not fit."""
 
 
-def _to_json(value: Any, what: str) -> Any:
-    """A deep, JSON-only copy of ``value`` (raises NotJsonError).
+def _to_json(value: Any, what: str) -> tuple[Any, int]:
+    """A deep, JSON-only copy of ``value`` and the bytes of its compact JSON (NotJsonError).
 
     Strings that cannot be encoded as UTF-8 (lone surrogates) are refused too: a
     frame holding one could not be sent to any subscriber.
     """
     try:
-        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
-        text.encode("utf-8")
-        return json.loads(text)
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+        size = len(text.encode("utf-8"))
+        return json.loads(text), size
     except (TypeError, ValueError) as exc:
         raise NotJsonError(f"{what} is not JSON-serializable: {exc}") from None
     except RecursionError:
@@ -48,22 +49,29 @@ def _to_json(value: Any, what: str) -> Any:
 
 def _check_names(**names: str | None) -> None:
     for label, value in names.items():
-        if value is not None and (not isinstance(value, str) or not value):
-            raise StoreError(f"{label} must be a non-empty string, got {value!r}")
-        if value is not None and not value.isascii():
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                raise StoreError(f"{label} is not valid Unicode: {value!r}") from None
+        problem = name_problem(value) if value is not None else None
+        if problem is not None:
+            shown = value if not isinstance(value, str) or len(value) <= 40 else value[:40] + "..."
+            raise StoreError(f"{label} {problem}, got {shown!r}")
 
 
 class MemoryStore:
     """Stream items and fan-out in memory, bound to one event loop at a time."""
 
-    def __init__(self, *, validator: Validator | None = None, clock: MillisClock = CLOCK) -> None:
+    def __init__(
+        self,
+        *,
+        validator: Validator | None = None,
+        clock: MillisClock = CLOCK,
+        limits: StoreLimits | None = None,
+    ) -> None:
         self._validator = validator
         self._clock = clock
+        self.limits = limits if limits is not None else StoreLimits()
         self._groups: dict[tuple[str, str], dict[str, Item]] = {}
+        self._sizes: dict[tuple[str, str], dict[str, int]] = {}
+        self._group_bytes: dict[tuple[str, str], int] = {}
+        self._total_bytes = 0
         self._subs: dict[Room, dict[SubscriptionToken, Sink]] = {}
         self._triggers: dict[str, list[Trigger]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -116,10 +124,9 @@ class MemoryStore:
         _check_names(stream=stream, group=group, item_id=item_id)
         if not isinstance(data, Mapping):
             raise StoreError(f"item data must be a JSON object, got {type(data).__name__}")
-        new = _to_json(dict(data), "item data")
-        new["id"] = item_id
+        new, size = _to_json({**data, "id": item_id}, "item data")
         old = self._groups.get((stream, group), {}).get(item_id)
-        change = self._commit(stream, group, item_id, old, new)
+        change = self._commit(stream, group, item_id, old, new, size)
         await self._fire(change)
         return copy.deepcopy(new)
 
@@ -139,9 +146,8 @@ class MemoryStore:
         old = self._groups.get((stream, group), {}).get(item_id)
         if old is None and must_exist:
             raise ItemNotFound(f"no item {stream}/{group}/{item_id}")
-        new = _to_json(apply_ops(old, parsed), "updated item")
-        new["id"] = item_id
-        change = self._commit(stream, group, item_id, old, new)
+        new, size = _to_json({**apply_ops(old, parsed), "id": item_id}, "updated item")
+        change = self._commit(stream, group, item_id, old, new, size)
         await self._fire(change)
         return copy.deepcopy(new)
 
@@ -149,10 +155,13 @@ class MemoryStore:
         """Remove the item and send ``delete`` with its last value (null when it did not exist)."""
         self._check_loop()
         _check_names(stream=stream, group=group, item_id=item_id)
-        items = self._groups.get((stream, group))
+        key = (stream, group)
+        items = self._groups.get(key)
         old = items.pop(item_id, None) if items is not None else None
+        if old is not None:
+            self._account(key, item_id, None)
         if items is not None and not items:
-            del self._groups[(stream, group)]
+            del self._groups[key]
         timestamp = self._clock.now()
         self._publish(Frame(timestamp, stream, group, item_id, {"type": "delete", "data": old}))
         if old is not None:
@@ -165,18 +174,60 @@ class MemoryStore:
         """Send a custom event (not state) to a group, or to an item and its group."""
         self._check_loop()
         _check_names(stream=stream, group=group, item_id=item_id, type=type)
-        event = custom_event(type, _to_json(data, "event data"))
+        event = custom_event(type, _to_json(data, "event data")[0])
         self._publish(Frame(self._clock.now(), stream, group, item_id, event))
 
-    def _commit(self, stream: str, group: str, item_id: str, old: Item | None, new: Item) -> Change:
-        """Validate, store and publish ``new``; no await point in here (that is the atomicity)."""
+    def _commit(
+        self, stream: str, group: str, item_id: str, old: Item | None, new: Item, size: int
+    ) -> Change:
+        """Validate, check the limits, store and publish ``new``; no await point in here."""
         if self._validator is not None:
             self._validator(stream, new)
-        self._groups.setdefault((stream, group), {})[item_id] = new
+        key = (stream, group)
+        self._check_limits(key, item_id, old is None, size)
+        self._groups.setdefault(key, {})[item_id] = new
+        self._account(key, item_id, size)
         kind: ChangeKind = "create" if old is None else "update"
         timestamp = self._clock.now()
         self._publish(Frame(timestamp, stream, group, item_id, {"type": kind, "data": new}))
         return Change(stream, group, item_id, kind, old, copy.deepcopy(new), timestamp)
+
+    # -- limits ----------------------------------------------------------------
+
+    def _check_limits(self, key: tuple[str, str], item_id: str, is_new: bool, size: int) -> None:
+        """Raise StoreFull if storing ``size`` bytes at ``item_id`` grows past a limit."""
+        old_size = self._sizes.get(key, {}).get(item_id, 0)
+        if not is_new and size <= old_size:
+            return  # not growing: always fine, even over lowered limits
+        limits = self.limits
+        where = f"group {key[0]}/{key[1]}"
+        count = len(self._groups.get(key, {})) + (1 if is_new else 0)
+        if count > limits.max_group_items:
+            raise StoreFull(f"{where} is full: {limits.max_group_items} items at most")
+        if self._group_bytes.get(key, 0) - old_size + size > limits.max_group_bytes:
+            raise StoreFull(f"{where} is full: {limits.max_group_bytes} bytes at most")
+        if self._total_bytes - old_size + size > limits.max_store_bytes:
+            raise StoreFull(f"the store is full: {limits.max_store_bytes} bytes at most")
+
+    def _account(self, key: tuple[str, str], item_id: str, size: int | None) -> None:
+        """Record the item's new size (None: it was deleted)."""
+        sizes = self._sizes.setdefault(key, {})
+        old_size = sizes.pop(item_id, 0)
+        if size is not None:
+            sizes[item_id] = size
+        delta = (size or 0) - old_size
+        self._total_bytes += delta
+        group_bytes = self._group_bytes.get(key, 0) + delta
+        if sizes:
+            self._group_bytes[key] = group_bytes
+        else:
+            self._group_bytes.pop(key, None)
+            del self._sizes[key]
+
+    @property
+    def total_bytes(self) -> int:
+        """The bytes of JSON the store holds (what ``max_store_bytes`` bounds)."""
+        return self._total_bytes
 
     # -- fan-out ---------------------------------------------------------------
 

@@ -1,14 +1,15 @@
 """The seeds' streams and triggers, declared in Python.
 
 - ``todo``: the Todo schema; ``on_join``/``on_leave`` keep a ``watching`` counter in
-  stream ``inbox``, group ``watching``, item ``<the joined groupId>``.
+  stream ``inbox``, group ``watching``, item ``<the joined groupId>``; the last
+  watcher to leave deletes that item, so presence costs nothing once nobody watches.
 - ``inbox``: the watching counters.
 - ``private-messages``: refuses a join without an authenticated ``userId``, and a
   user outside the group (a group is a user id, or user ids joined by ``:``).
 - ``openai``: ``{"message": str}``, filled token by token by the ``open-ai`` flow.
 - ``stats``: counters; creating a todo increments ``stats/todo/counters.created``.
 - State trigger on ``todos``: a todo getting ``completedAt`` sends a ``notification``
-  custom event to that todo (and so to the inbox group).
+  custom event to that todo (and so to its group).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from .errors import ItemNotFound, StoreFull
 from .state import StateChange, StateStore
 from .store import Change, StreamStore
 from .streams import AuthContext, HookContext, JoinResult, StreamConfig, Subscription
@@ -70,22 +72,36 @@ class TodoStats(_Schema):
 
 
 async def _watch(subscription: Subscription, ctx: HookContext, auth: AuthContext | None) -> None:
-    await ctx.store.update(
-        INBOX_STREAM,
-        WATCHING_GROUP,
-        subscription.group_id,
-        [{"type": "increment", "path": "watching", "by": 1}],
-    )
+    try:
+        await ctx.store.update(
+            INBOX_STREAM,
+            WATCHING_GROUP,
+            subscription.group_id,
+            [{"type": "increment", "path": "watching", "by": 1}],
+        )
+    except StoreFull as exc:  # presence is a courtesy: the join itself still succeeds
+        ctx.logger.warning("not counting a watcher of %s: %s", subscription.group_id, exc)
+        return
     ctx.logger.info("todo stream joined: %s", subscription.group_id)
 
 
 async def _unwatch(subscription: Subscription, ctx: HookContext, auth: AuthContext | None) -> None:
-    await ctx.store.update(
-        INBOX_STREAM,
-        WATCHING_GROUP,
-        subscription.group_id,
-        [{"type": "decrement", "path": "watching", "by": 1}],
-    )
+    """Count a watcher out; the last one out removes the presence item altogether."""
+    try:
+        item = await ctx.store.update(
+            INBOX_STREAM,
+            WATCHING_GROUP,
+            subscription.group_id,
+            [{"type": "decrement", "path": "watching", "by": 1}],
+            must_exist=True,
+        )
+    except ItemNotFound:  # its join was not counted (the store was full)
+        return
+    watching = item.get("watching")
+    if isinstance(watching, (int, float)) and watching <= 0:
+        # No await point between the decrement's commit and this delete suspends on
+        # the memory store, so no join can slip in between: the count stays exact.
+        await ctx.store.delete(INBOX_STREAM, WATCHING_GROUP, subscription.group_id)
     ctx.logger.info("todo stream left: %s", subscription.group_id)
 
 
@@ -131,9 +147,10 @@ def install_seed_triggers(store: StreamStore, state: StateStore) -> None:
         new: dict[str, Any] = change.new if isinstance(change.new, dict) else {}
         if new.get("completedAt") and not old.get("completedAt"):
             description = new.get("description", change.key)
+            group = new.get("groupId")
             await store.send_event(
                 TODO_STREAM,
-                INBOX,
+                group if isinstance(group, str) and group else INBOX,
                 "notification",
                 {"todoId": change.key, "message": f"Todo {description!r} is completed"},
                 item_id=change.key,

@@ -27,15 +27,23 @@ from typing import Any, TypeVar
 import uvicorn
 
 from . import demo
+from ._guard import DEFAULT_BODY_TIMEOUT, DEFAULT_HEAD_TIMEOUT, ConnectionGuard, connection_ceiling
 from ._uvicorn import AbortableWebSocketProtocol, EmbeddedServer
 from .app import build_app, build_context
 from .auth import AuthFunction
 from .context import AppContext
 from .frames import DIALECTS, Dialect
-from .limits import DEFAULT_MAX_QUEUE, MAX_CLIENT_FRAME_BYTES
-from .logs import install_redaction
+from .limits import (
+    DEFAULT_MAX_GROUP_BYTES,
+    DEFAULT_MAX_GROUP_ITEMS,
+    DEFAULT_MAX_QUEUE,
+    DEFAULT_MAX_QUEUE_BYTES,
+    DEFAULT_MAX_STORE_BYTES,
+    MAX_CLIENT_FRAME_BYTES,
+)
+from .logs import RateLimitedLog, install_redaction
 from .state import StateStore
-from .store import StreamStore
+from .store import StoreLimits, StreamStore
 from .streams import StreamConfig
 from .tasks import TaskSet
 from .ws import StreamEndpoint
@@ -45,6 +53,8 @@ log = logging.getLogger("server_stub.server")
 T = TypeVar("T")
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
+LISTEN_BACKLOG = 128
+ACCEPT_ERROR = "socket.accept() out of system resource"
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -55,7 +65,7 @@ def _bind(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
-        sock.listen(128)
+        sock.listen(LISTEN_BACKLOG)
         sock.setblocking(False)
     except OSError:
         sock.close()
@@ -89,9 +99,30 @@ class StubServer:
         store: StreamStore | None = None,
         demo_tick: float = 1.5,
         access_log: bool = False,
+        max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
+        max_group_items: int = DEFAULT_MAX_GROUP_ITEMS,
+        max_group_bytes: int = DEFAULT_MAX_GROUP_BYTES,
+        max_store_bytes: int = DEFAULT_MAX_STORE_BYTES,
+        max_connections: int | None = None,
+        head_timeout: float = DEFAULT_HEAD_TIMEOUT,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT,
     ) -> None:
         if dialect not in DIALECTS:
             raise ValueError(f"unknown dialect {dialect!r}; expected one of {DIALECTS}")
+        ceiling = connection_ceiling()
+        if max_connections is not None and max_connections > ceiling:
+            log.warning(
+                "max_connections=%d is above what the open-file limit allows; using %d",
+                max_connections,
+                ceiling,
+            )
+        self._guard = ConnectionGuard(
+            max_connections=ceiling if max_connections is None else min(max_connections, ceiling),
+            head_timeout=head_timeout,
+            body_timeout=body_timeout,
+        )
+        self._loop_errors = RateLimitedLog(log)
+        self._previous_handler: Any = None
         self.host = host
         self._requested_port = port
         self.demo = demo
@@ -105,6 +136,8 @@ class StubServer:
             max_queue=max_queue,
             strict_streams=strict_streams,
             store=store,
+            max_queue_bytes=max_queue_bytes,
+            limits=StoreLimits(max_group_items, max_group_bytes, max_store_bytes),
         )
         self._endpoint = StreamEndpoint(self._ctx)
         self._app = build_app(self._ctx, self._endpoint)
@@ -157,6 +190,11 @@ class StubServer:
         """How many stream sockets are open."""
         return self._endpoint.connection_count
 
+    @property
+    def max_connections(self) -> int:
+        """The connection cap (HTTP and stream sockets together), below the open-file limit."""
+        return self._guard.max_connections
+
     # -- lifecycle ---------------------------------------------------------------
 
     async def start(self) -> None:
@@ -169,8 +207,12 @@ class StubServer:
         self._loop = asyncio.get_running_loop()
         await self._ctx.store.open()
         self._ctx.stopping = asyncio.Event()
+        self._previous_handler = self._loop.get_exception_handler()
+        self._loop.set_exception_handler(self._loop_exception)
         config = uvicorn.Config(
             self._app,
+            http=self._guard.protocol(),
+            backlog=LISTEN_BACKLOG,
             ws=AbortableWebSocketProtocol,
             ws_max_size=MAX_CLIENT_FRAME_BYTES,
             lifespan="off",
@@ -186,6 +228,7 @@ class StubServer:
             await self._wait_started(server, self._serve_task)
         except BaseException:
             await self._finish_serving()
+            self._restore_exception_handler()
             sock.close()
             raise
         if self.demo:
@@ -217,7 +260,42 @@ class StubServer:
         await self._endpoint.close_all(code=1001, reason="server shutting down")
         await self._finish_serving()
         await self._ctx.store.close()
+        self._restore_exception_handler()
         log.info("motia-stub stopped")
+
+    def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """Fold accept() failures (no file descriptors left) into one line per few seconds.
+
+        asyncio logs each failed accept with a traceback, up to the listen backlog
+        per wake-up; under a connection flood that is megabytes per second. Other
+        errors go to the handler that was there before.
+        """
+        if str(context.get("message", "")).startswith(ACCEPT_ERROR):
+            exc = context.get("exception")
+            reason = getattr(exc, "strerror", None) or type(exc).__name__
+            self._loop_errors.log(
+                logging.ERROR,
+                "accept",
+                "cannot accept connections: %s (open connections are capped at %d; "
+                "raise the open-file limit or lower --max-connections)",
+                reason,
+                self._guard.max_connections,
+            )
+            return
+        if self._previous_handler is not None:
+            self._previous_handler(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    def _restore_exception_handler(self) -> None:
+        loop = self._loop
+        if (
+            loop is not None
+            and not loop.is_closed()
+            and loop.get_exception_handler() == self._loop_exception
+        ):
+            loop.set_exception_handler(self._previous_handler)
+        self._previous_handler = None
 
     async def _finish_serving(self) -> None:
         server, task = self._server, self._serve_task

@@ -17,8 +17,28 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 from .frames import Frame, Item, Room
+from .limits import DEFAULT_MAX_GROUP_BYTES, DEFAULT_MAX_GROUP_ITEMS, DEFAULT_MAX_STORE_BYTES
 
 ChangeKind = Literal["create", "update", "delete"]
+
+
+@dataclass(frozen=True)
+class StoreLimits:
+    """How much a store holds; a write that would pass a limit raises ``StoreFull``.
+
+    Sizes are the bytes of an item's compact JSON. A write that does not make a group
+    bigger (an update to a smaller value, a delete) is always accepted.
+    """
+
+    max_group_items: int = DEFAULT_MAX_GROUP_ITEMS
+    max_group_bytes: int = DEFAULT_MAX_GROUP_BYTES
+    max_store_bytes: int = DEFAULT_MAX_STORE_BYTES
+
+    def __post_init__(self) -> None:
+        for name in ("max_group_items", "max_group_bytes", "max_store_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+
 
 Sink = Callable[[Frame], None]
 """Receives frames for one subscription. Called on the server loop; must not block or raise."""
@@ -67,7 +87,11 @@ class StreamStore(Protocol):
         """A copy of the item, or None."""
 
     async def set(self, stream: str, group: str, item_id: str, data: Mapping[str, Any]) -> Item:
-        """Store ``data`` (plus its ``id``); send ``create`` or ``update``; return the item."""
+        """Store ``data`` (plus its ``id``); send ``create`` or ``update``; return the item.
+
+        Raises ``StoreError`` and sends nothing when the write is refused: a bad name,
+        data that is not JSON, a schema mismatch, or ``StoreFull`` past the limits.
+        """
 
     async def delete(self, stream: str, group: str, item_id: str) -> Item | None:
         """Remove the item; send ``delete`` with its last value (null if it did not exist)."""

@@ -1,8 +1,10 @@
 """The todo app of the seeds, as plain async functions shared by the HTTP steps and the demo.
 
-A todo lives in stream ``todo``, group ``inbox``, and is mirrored in state namespace
-``todos`` (as the seed's CreateTodo step does). Completing sets ``completedAt``
-through an update op, which is what the seed's "stream updates" example shows.
+A todo lives in stream ``todo``, in a group (``inbox`` unless another is given), and
+is mirrored in state namespace ``todos`` under its id (as the seed's CreateTodo step
+does), with a ``groupId`` field added so the state trigger knows where to notify.
+Completing sets ``completedAt`` through an update op, which is what the seed's
+"stream updates" example shows.
 """
 
 from __future__ import annotations
@@ -34,39 +36,51 @@ def new_todo_id() -> str:
     return f"todo-{CLOCK.now()}-{suffix}"
 
 
-async def create_todo(ctx: HookContext, description: str, due_date: str | None = None) -> Item:
-    """Write a new todo to the stream and to state; return it."""
+def _mirror(item: Item, group: str) -> dict[str, Any]:
+    """The state value of a todo: the item plus the group it lives in."""
+    return {**item, "groupId": group}
+
+
+async def create_todo(
+    ctx: HookContext, description: str, due_date: str | None = None, group: str = INBOX
+) -> Item:
+    """Write a new todo to the group's stream and to state; return it."""
     todo_id = new_todo_id()
     todo: dict[str, Any] = {"id": todo_id, "description": description, "createdAt": iso_now()}
     if due_date is not None:
         todo["dueDate"] = due_date
-    item = await ctx.store.set(TODO_STREAM, INBOX, todo_id, todo)
-    await ctx.state.set(TODOS_STATE, todo_id, item)
-    ctx.logger.info("todo created: %s", todo_id)
+    item = await ctx.store.set(TODO_STREAM, group, todo_id, todo)
+    await ctx.state.set(TODOS_STATE, todo_id, _mirror(item, group))
+    ctx.logger.info("todo created: %s in %s", todo_id, group)
     return item
 
 
-async def complete_todo(ctx: HookContext, todo_id: str) -> Item:
-    """Set ``completedAt`` on an existing todo (raises ItemNotFound); mirror it to state."""
+async def complete_todo(ctx: HookContext, todo_id: str, group: str = INBOX) -> Item:
+    """Set ``completedAt`` on a todo of ``group`` (raises ItemNotFound); mirror it to state."""
     ops = [{"type": "set", "path": "completedAt", "value": iso_now()}]
-    item = await ctx.store.update(TODO_STREAM, INBOX, todo_id, ops, must_exist=True)
-    await ctx.state.set(TODOS_STATE, todo_id, item)
-    ctx.logger.info("todo completed: %s", todo_id)
+    item = await ctx.store.update(TODO_STREAM, group, todo_id, ops, must_exist=True)
+    await ctx.state.set(TODOS_STATE, todo_id, _mirror(item, group))
+    ctx.logger.info("todo completed: %s in %s", todo_id, group)
     return item
 
 
-async def delete_todo(ctx: HookContext, todo_id: str) -> Item:
-    """Delete an existing todo from the stream and state; return its last value."""
-    if await ctx.store.get(TODO_STREAM, INBOX, todo_id) is None:
+async def delete_todo(ctx: HookContext, todo_id: str, group: str = INBOX) -> Item:
+    """Delete a todo of ``group`` from the stream and state; return its last value."""
+    if await ctx.store.get(TODO_STREAM, group, todo_id) is None:
         raise ItemNotFound(f"no todo {todo_id!r}")
-    old = await ctx.store.delete(TODO_STREAM, INBOX, todo_id)
+    old = await ctx.store.delete(TODO_STREAM, group, todo_id)
     await ctx.state.delete(TODOS_STATE, todo_id)
-    ctx.logger.info("todo deleted: %s", todo_id)
+    ctx.logger.info("todo deleted: %s from %s", todo_id, group)
     if old is None:  # deleted concurrently by someone else
         raise ItemNotFound(f"no todo {todo_id!r}")
     return old
 
 
-async def ping(ctx: HookContext, data: Any) -> None:
-    """Send a ``ping`` custom event to the inbox group."""
-    await ctx.store.send_event(TODO_STREAM, INBOX, "ping", data)
+async def list_todos(ctx: HookContext, group: str = INBOX) -> list[Item]:
+    """The todos of ``group``, in the stream's order (oldest first)."""
+    return await ctx.store.list_group(TODO_STREAM, group)
+
+
+async def ping(ctx: HookContext, data: Any, group: str = INBOX) -> None:
+    """Send a ``ping`` custom event to a todo group (the inbox by default)."""
+    await ctx.store.send_event(TODO_STREAM, group, "ping", data)

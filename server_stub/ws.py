@@ -1,9 +1,13 @@
 """The stream WebSocket at ``/``: auth at connect, joins and leaves in order, bounded sends.
 
 Each socket has a reader (the ASGI handler itself) that processes client frames one
-at a time, and a writer task that drains a bounded queue of encoded frames. The
-store calls :meth:`Connection.deliver` synchronously, so fan-out never waits on a
-client; a client whose queue overflows is disconnected (it resyncs on reconnect).
+at a time, and a writer task that drains a queue of encoded frames bounded in bytes
+(``max_queue_bytes``, and ``max_queue`` frames). The store calls
+:meth:`Connection.deliver` synchronously, so fan-out never waits on a client; a
+client whose queue overflows is a slow consumer: its queue is dropped and it gets a
+close frame 1013 ("try again later") at once, and the TCP connection is dropped if
+it does not answer within a grace period. It resyncs on reconnect; the server and
+the other clients never wait for it.
 Frames that are not JSON or not a known message are logged (without their content)
 and ignored; they never close the socket.
 """
@@ -23,14 +27,18 @@ from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ._uvicorn import ABORT_EXTENSION
-from .auth import chosen_subprotocol, token_from_request
+from .auth import SOCKET_WAYS, chosen_subprotocol, token_from_request
 from .context import AppContext
 from .frames import CLOCK, Frame, Room, not_found_event, refusal_event
 from .limits import HOOK_TIMEOUT_SECONDS, MAX_NAME_CHARS, MAX_SUBSCRIPTIONS_PER_SOCKET
+from .logs import RateLimitedLog
 from .store import SubscriptionToken
 from .streams import AuthContext, JoinResult, StreamConfig, Subscription
 
 log = logging.getLogger("server_stub.ws")
+
+SLOW_CONSUMER_CODE = 1013  # "try again later": the client reconnects and resyncs
+SLOW_CONSUMER_REASON = "send queue overflow: the client is not reading fast enough"
 
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
 
@@ -68,11 +76,17 @@ class _Active:
     config: StreamConfig | None
 
 
-def _abort_hook(websocket: WebSocket) -> Callable[[], None] | None:
+def _extension(websocket: WebSocket, name: str) -> Callable[..., None] | None:
+    """A call of our uvicorn protocol's scope extension, when running under it."""
     extensions = websocket.scope.get("extensions") or {}
     entry = extensions.get(ABORT_EXTENSION)
-    abort = entry.get("abort") if isinstance(entry, dict) else None
-    return abort if callable(abort) else None
+    call = entry.get(name) if isinstance(entry, dict) else None
+    return call if callable(call) else None
+
+
+def _text_bytes(text: str) -> int:
+    """The UTF-8 size of a frame's text (its length when ASCII, the usual case)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 class Connection:
@@ -87,11 +101,18 @@ class Connection:
         self.done = asyncio.Event()
         self._ws = websocket
         self._ctx = ctx
-        self._frames: deque[str] = deque()
+        self._frames: deque[tuple[str, int]] = deque()
+        self._queued_bytes = 0
         self._wakeup = asyncio.Event()
         self._close_request: tuple[int, str] | None = None
         self._aborted = False
-        self._abort = _abort_hook(websocket)
+        self._abort = _extension(websocket, "abort")
+        self._close_now = _extension(websocket, "close_now")
+
+    @property
+    def queued_bytes(self) -> int:
+        """The bytes of encoded frames waiting to be sent."""
+        return self._queued_bytes
 
     # -- sending ---------------------------------------------------------------
 
@@ -102,19 +123,43 @@ class Connection:
             self.push(text)
 
     def push(self, text: str) -> None:
-        """Queue one encoded frame; disconnect the client if its queue is full."""
+        """Queue one encoded frame; drop the client as a slow consumer if it does not fit.
+
+        A frame always fits an empty queue, whatever its size (a big group sync);
+        otherwise the queue holds at most ``max_queue_bytes`` and ``max_queue`` frames.
+        """
         if self._aborted or self._close_request is not None:
             return
-        if len(self._frames) >= self._ctx.max_queue:
-            log.warning(
-                "client %s is too slow (%d frames queued): disconnecting it",
-                self.peer,
-                len(self._frames),
-            )
+        size = _text_bytes(text)
+        if self._frames and (
+            self._queued_bytes + size > self._ctx.max_queue_bytes
+            or len(self._frames) >= self._ctx.max_queue
+        ):
+            self.drop_slow_consumer(size)
+            return
+        self._frames.append((text, size))
+        self._queued_bytes += size
+        self._wakeup.set()
+
+    def drop_slow_consumer(self, incoming: int = 0) -> None:
+        """Forget the queue and close with 1013 now (abort if the client does not answer)."""
+        log.warning(
+            "client %s is not reading fast enough (%d frames, %d bytes queued, %d more "
+            "arriving; the limit is %d bytes or %d frames): closing it with 1013",
+            self.peer,
+            len(self._frames),
+            self._queued_bytes,
+            incoming,
+            self._ctx.max_queue_bytes,
+            self._ctx.max_queue,
+        )
+        self._frames.clear()
+        self._queued_bytes = 0
+        if self._close_now is None:  # not under our uvicorn protocol
             self.abort()
             return
-        self._frames.append(text)
-        self._wakeup.set()
+        self._close_request = (SLOW_CONSUMER_CODE, SLOW_CONSUMER_REASON)
+        self._close_now(SLOW_CONSUMER_CODE, SLOW_CONSUMER_REASON)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Close gracefully once the queued frames are sent."""
@@ -128,10 +173,11 @@ class Connection:
             return
         self._aborted = True
         self._frames.clear()
+        self._queued_bytes = 0
         if self._abort is not None:
             self._abort()
         else:  # not under our uvicorn protocol: the best we can do is a close frame
-            self._close_request = (1013, "send queue overflow")
+            self._close_request = (SLOW_CONSUMER_CODE, SLOW_CONSUMER_REASON)
             self._wakeup.set()
 
     async def write_loop(self) -> None:
@@ -139,7 +185,9 @@ class Connection:
         try:
             while True:
                 if self._frames:
-                    await self._ws.send_text(self._frames.popleft())
+                    text, size = self._frames.popleft()
+                    self._queued_bytes -= size
+                    await self._ws.send_text(text)
                     # Yield between frames: other sockets get their turn, and a lost
                     # connection is noticed before we write to it again.
                     await asyncio.sleep(0)
@@ -274,6 +322,7 @@ class StreamEndpoint:
     def __init__(self, ctx: AppContext) -> None:
         self._ctx = ctx
         self._connections: set[Connection] = set()
+        self._refusals = RateLimitedLog(log)
 
     @property
     def connection_count(self) -> int:
@@ -290,8 +339,14 @@ class StreamEndpoint:
         )
         outcome = await self._ctx.auth.authenticate(token)
         if not outcome.accepted:
-            log.warning("refused a stream connection from %s: invalid token", peer)
-            body = {"error": "invalid token", "status": 401}
+            self._refusals.log(
+                logging.WARNING,
+                f"auth-{outcome.problem}",
+                "refused a stream connection from %s: %s token (401)",
+                peer,
+                outcome.problem or "invalid",
+            )
+            body = {"error": outcome.error(SOCKET_WAYS), "status": 401}
             with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
                 await websocket.send_denial_response(JSONResponse(body, status_code=401))
             return

@@ -28,10 +28,18 @@ START_TIMEOUT = 20.0
 class StubProcess:
     """One ``motia-stub`` process; :meth:`start`, then :meth:`kill` or :meth:`stop`."""
 
-    def __init__(self, port: int = 0, *, dialect: str = "motia", module: str = "server_stub"):
+    def __init__(
+        self,
+        port: int = 0,
+        *,
+        dialect: str = "motia",
+        module: str = "server_stub",
+        nofile: int | None = None,
+    ):
         self.port = port
         self.dialect = dialect
         self.module = module
+        self.nofile = nofile  # the process's open-file limit (RLIMIT_NOFILE soft), if given
         self.process: subprocess.Popen[bytes] | None = None
         self._log: Path | None = None
 
@@ -72,7 +80,11 @@ class StubProcess:
         ]
         with os.fdopen(handle, "wb") as log:
             self.process = subprocess.Popen(  # noqa: ASYNC220 - returns at once
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                preexec_fn=self._limit if self.nofile is not None else None,
             )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + START_TIMEOUT
@@ -89,6 +101,14 @@ class StubProcess:
                 await self.kill()
                 raise TimeoutError("motia-stub did not start in time")
             await asyncio.sleep(0.02)
+
+    def _limit(self) -> None:
+        """In the child, before exec: lower the open-file limit (as ``ulimit -n`` would)."""
+        import resource
+
+        assert self.nofile is not None
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, hard))
 
     async def kill(self) -> None:
         """SIGKILL the process (by its PID) and reap it."""

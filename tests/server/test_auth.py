@@ -7,6 +7,7 @@ import pytest
 from server_stub.auth import (
     DEFAULT_USER_ID,
     Authenticator,
+    AuthOutcome,
     chosen_subprotocol,
     token_from_request,
 )
@@ -55,10 +56,13 @@ async def test_no_policy_means_everyone_is_anonymous() -> None:
 async def test_shared_token_policy() -> None:
     auth = Authenticator(token="s3cret")
     assert (await auth.authenticate("s3cret")).context == {"userId": DEFAULT_USER_ID}
-    assert not (await auth.authenticate("wrong")).accepted
-    anonymous = await auth.authenticate(None)
-    assert anonymous.accepted
-    assert anonymous.context is None
+    wrong = await auth.authenticate("wrong")
+    assert not wrong.accepted
+    assert wrong.error("X") == "invalid token"
+    missing = await auth.authenticate(None)  # a token is required: no anonymous clients
+    assert not missing.accepted
+    assert missing.error("X") == "a token is required: send X"
+    assert auth.requires_token
     assert "s3cret" not in repr(auth)
 
 
@@ -71,8 +75,10 @@ async def test_auth_function_sync_async_and_failing() -> None:
 
     for func in (sync_auth, async_auth):
         auth = Authenticator(auth=func)
+        assert not auth.requires_token
         assert (await auth.authenticate("u-ann")).context == {"userId": "u-ann"}
         assert not (await auth.authenticate("nope")).accepted
+        assert (await auth.authenticate(None)) == AuthOutcome(True, None)  # anonymous
 
     def broken(token: str) -> dict[str, object] | None:
         raise ValueError(token)

@@ -78,7 +78,10 @@ async def test_the_command_serves_until_sigterm_and_never_logs_the_token() -> No
             info = (await http.get(f"http://127.0.0.1:{port}/")).json()
             assert info["dialect"] == "iii"
             assert info["auth"] is True
-            assert (await http.post(f"http://127.0.0.1:{port}/todo", json={})).status_code == 400
+            todo_url = f"http://127.0.0.1:{port}/todo"
+            assert (await http.post(todo_url, json={})).status_code == 401
+            bearer = {"Authorization": f"Bearer {TOKEN}"}
+            assert (await http.post(todo_url, json={}, headers=bearer)).status_code == 400
         client = await open_client(f"ws://127.0.0.1:{port}/?authToken={TOKEN}")
         sync = await client.join_and_sync(join("todo", "inbox"))
         assert sync["type"] == "stream"
@@ -93,7 +96,7 @@ async def test_the_command_serves_until_sigterm_and_never_logs_the_token() -> No
         out, err = await asyncio.wait_for(proc.communicate(), 15)
     assert proc.returncode == 0
     log_text = "".join(lines) + err.decode()
-    assert "token auth on" in log_text
+    assert "token auth on: the stream socket and the HTTP steps require the token" in log_text
     assert "WebSocket" in log_text
     assert TOKEN not in log_text
     assert out == b""  # logs go to stderr only

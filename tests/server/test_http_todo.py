@@ -29,7 +29,7 @@ async def test_create_returns_the_todo_and_writes_stream_state_and_stats(
     assert ISO.match(todo["createdAt"])
     assert "completedAt" not in todo
     assert await stub.store.get("todo", "inbox", todo["id"]) == todo
-    assert await stub.state.get("todos", todo["id"]) == todo
+    assert await stub.state.get("todos", todo["id"]) == {**todo, "groupId": "inbox"}
     frame = await client.recv()
     assert frame["id"] == todo["id"]
     assert frame["event"] == {"type": "create", "data": todo}
@@ -182,7 +182,7 @@ async def test_unknown_routes_and_methods_answer_json(http: httpx.AsyncClient) -
     missing = await http.get("/nope")
     assert missing.status_code == 404
     assert missing.json() == {"error": "Not Found"}
-    wrong_method = await http.get("/todo")
+    wrong_method = await http.put("/todo")
     assert wrong_method.status_code == 405
     assert wrong_method.json()["error"]
 

@@ -96,7 +96,10 @@ class JsWatcher:
 
 
 async def _run_scenario(folder: Path, stub: StubServer, token: str | None) -> None:
-    async with httpx.AsyncClient(base_url=stub.http_url, trust_env=False, timeout=5) as http:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(
+        base_url=stub.http_url, trust_env=False, timeout=5, headers=headers
+    ) as http:
 
         async def server_view(todo_id: str) -> dict[str, Any]:
             return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -54,12 +55,50 @@ async def test_a_wrong_token_gets_401_before_the_upgrade(
     assert "wrong-token-value" not in caplog.text
 
 
-async def test_no_token_is_an_anonymous_connection(secured: StubServer) -> None:
-    client = await open_client(secured.ws_url)
-    await client.join_and_sync(join("todo", "inbox"))
-    await client.send(join("private-messages", "stub-user", "m"))
-    assert (await client.recv_event())["event"]["data"]["code"] == "STREAM_ACCESS_DENIED"
-    await client.ws.close()
+NOT_A_WAY: dict[str, Any] = {
+    "none": lambda url, token: (url, {}),
+    "basic": lambda url, token: (url, {"additional_headers": {"Authorization": f"Basic {token}"}}),
+    "AuthToken-query": lambda url, token: (f"{url}?AuthToken={token}", {}),
+    "x-authorization": lambda url, token: (
+        url,
+        {"additional_headers": {"X-Authorization": f"Bearer {token}"}},
+    ),
+    "empty-bearer": lambda url, token: (url, {"additional_headers": {"Authorization": "Bearer "}}),
+}
+
+
+@pytest.mark.parametrize("way", sorted(NOT_A_WAY))
+async def test_with_a_token_configured_no_other_form_gets_in(
+    secured: StubServer, way: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    url, kwargs = NOT_A_WAY[way](secured.ws_url, TOKEN)
+    with pytest.raises(InvalidStatus) as info:
+        await open_client(url, **kwargs)
+    response = info.value.response
+    assert response.status_code == 401
+    body = json.loads(response.body)
+    assert body["error"].startswith("a token is required: send the subprotocol pair")
+    assert "Authorization: Bearer <token>" in body["error"]
+    assert secured.connection_count == 0
+    assert TOKEN not in caplog.text
+    assert "refused a stream connection" in caplog.text
+
+
+@pytest.mark.parametrize("dialect", ["motia", "iii"])
+async def test_without_a_token_configured_private_refuses_everyone(dialect: str) -> None:
+    async with StubServer(port=0, dialect=dialect) as stub:  # type: ignore[arg-type]
+        for url, kwargs in (WAYS["header"](stub.ws_url, TOKEN), (stub.ws_url, {})):
+            client = await open_client(url, **kwargs)  # a token is ignored: anonymous
+            await client.join_and_sync(join("todo", "inbox"))
+            for group in ("stub-user", "alice", "alice:bob"):
+                await client.send(join("private-messages", group))
+                event = await client.recv_event()
+                if dialect == "iii":
+                    assert event == {"type": "unauthorized"}
+                else:
+                    assert event["event"]["data"]["code"] == "STREAM_ACCESS_DENIED"
+            await client.ws.close()
 
 
 async def test_the_shared_token_user_can_read_its_private_group(secured: StubServer) -> None:
