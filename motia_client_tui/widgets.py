@@ -152,8 +152,8 @@ class LiveTable(DataTable[Text]):
             index = self.get_row_index(selected)
             if index != self.cursor_row:
                 self.move_cursor(row=index, animate=False)
-        if diff.added or diff.changed:
-            self._fit()  # another column may have grown
+        if diff.added or diff.changed:  # another column may have grown: fit once it has
+            self.call_after_refresh(self._fit)
         return True
 
     def _grow_columns(self, items: list[Any]) -> None:
@@ -370,7 +370,13 @@ class AddTodoScreen(ModalScreen[TodoDraft | None]):
     bracketed paste of ``description<TAB>due date`` fills both fields.
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    # Priority bindings act as the key arrives, before the keys behind it are handed to a
+    # field: "description<TAB>due<ENTER>" typed in one burst fills both fields.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("tab", "app.focus_next", show=False, priority=True),
+        Binding("shift+tab", "app.focus_previous", show=False, priority=True),
+    ]
 
     def __init__(self) -> None:
         super().__init__()

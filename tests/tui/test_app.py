@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from motia_client import ConnectionState
-from server_stub import StubServer
+from server_stub import StubServer, textgen
 from tests.tui.helpers import SIZE, log_lines, make_app, todo, wait_until
 
 
@@ -243,16 +243,71 @@ async def test_the_ai_panel_grows_token_by_token(stub: StubServer) -> None:
         assert app.ai_panel.border_title == "AI · openai/trace-1/message"
 
 
-async def test_the_open_ai_flow_fills_the_panel(stub: StubServer) -> None:
+async def test_the_open_ai_flow_fills_the_panel_token_by_token(stub: StubServer) -> None:
     """POST /open-ai returns the trace id; the flow then writes the answer token by token."""
     import httpx
 
     async with httpx.AsyncClient(base_url=stub.http_url) as http:
-        created = (await http.post("/open-ai", json={"message": "hello"})).json()
-    trace_id = created["traceId"]
+        answer = await http.post("/open-ai", params={"delay_ms": 60}, json={"message": "hi"})
+    trace_id = answer.json()["traceId"]
+    full = textgen.reply("hi")
+    assert len(textgen.tokens(full)) >= 20
     app = make_app(stub.ws_url, ai_group=trace_id)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: len(app.ai_panel.message) > 20, timeout=10)
+        lengths: list[int] = []
+
+        def done() -> bool:
+            if not lengths or lengths[-1] != len(app.ai_panel.message):
+                lengths.append(len(app.ai_panel.message))
+            return app.ai_panel.message == full
+
+        await wait_until(pilot, done, timeout=20, what="the full answer")
+        assert len(set(lengths)) >= 4, lengths  # it grew in steps, not in one go
+        assert lengths == sorted(lengths)
+        assert app.ai_panel.border_title == f"AI · openai/{trace_id}/message"
+
+
+async def test_the_ai_panel_follows_a_new_item_per_answer(stub: StubServer) -> None:
+    """The real Motia 0.17 app writes each answer as a new item openai/openai/<uuid>."""
+    await stub.store.set("openai", "openai", "a-old", {"id": "a-old", "message": "old answer"})
+    app = make_app(stub.ws_url, ai_group="openai")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.ai_panel.message == "old answer", what="the synced one")
+        assert app.ai_panel.border_title == "AI · openai/openai/a-old"
+        for answer_id, tokens in (
+            ("7f3c-first", ("Motia ", "streams ", "push ", "state.")),
+            ("c41d-second", ("Each ", "answer ", "is ", "a ", "new ", "item.")),
+        ):
+            written = ""
+            for token in tokens:
+                written += token
+                item = {"id": answer_id, "message": written, "_createdAt": 1_767_605_400_000}
+                await stub.store.set("openai", "openai", answer_id, item)
+                await wait_until(
+                    pilot, lambda text=written: app.ai_panel.message == text, what=repr(written)
+                )
+                assert app.ai_panel.border_title == f"AI · openai/openai/{answer_id}"
+        assert app.ai_panel.message == "Each answer is a new item."
+        assert app.ai_panel.border_subtitle == "26 chars"
+        # An update of an older answer does not take the panel back to it.
+        await stub.store.set("openai", "openai", "a-old", {"id": "a-old", "message": "edited"})
+        await pilot.pause(0.2)
+        assert app.ai_panel.message == "Each answer is a new item."
+        # When the followed answer is deleted, the newest remaining one is shown.
+        await stub.store.delete("openai", "openai", "c41d-second")
+        await wait_until(pilot, lambda: app.ai_panel.message == "Motia streams push state.")
+
+
+async def test_the_ai_panel_follows_a_given_item(stub: StubServer) -> None:
+    await stub.store.set("openai", "openai", "one", {"id": "one", "message": "the first"})
+    app = make_app(stub.ws_url, ai_group="openai", ai_item="one")
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.ai_panel.border_title == "AI · openai/openai/one"
+        await wait_until(pilot, lambda: app.ai_panel.message == "the first", what="the item")
+        await stub.store.set("openai", "openai", "two", {"id": "two", "message": "newer"})
+        await stub.store.set("openai", "openai", "one", {"id": "one", "message": "the first!"})
+        await wait_until(pilot, lambda: app.ai_panel.message == "the first!", what="the update")
+        assert app.ai_panel.border_title == "AI · openai/openai/one"
 
 
 async def test_custom_events_land_in_the_log(stub: StubServer) -> None:
