@@ -37,9 +37,9 @@ def build_context(
     dialect: Dialect = "motia",
     token: str | None = None,
     auth: AuthFunction | None = None,
-    streams: Iterable[StreamConfig] = (),
+    streams: Iterable[StreamConfig | str] = (),
     max_queue: int = DEFAULT_MAX_QUEUE,
-    strict_streams: bool = False,
+    strict_streams: bool = True,
     store: StreamStore | None = None,
     max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
     limits: StoreLimits | None = None,
@@ -49,6 +49,8 @@ def build_context(
         raise ValueError("max_queue must be at least 1")
     if max_queue_bytes < 1:
         raise ValueError("max_queue_bytes must be at least 1")
+    if isinstance(streams, str):
+        raise TypeError("streams= takes a list of stream names or StreamConfigs, not one string")
     registry = StreamRegistry([*seed_streams(), *streams], strict=strict_streams)
     the_store = (
         store if store is not None else MemoryStore(validator=registry.validate, limits=limits)

@@ -5,9 +5,13 @@ the socket layer (refusals). :class:`FrameEncoder` turns it into the JSON text o
 PROTOCOL.md section 4 for one dialect:
 
 - ``motia`` (0.x): no top-level ``type``; a refused join is a ``STREAM_ACCESS_DENIED``
-  error event; an item join on a missing item gets no frame at all.
-- ``iii`` (1.x engine): ``"type": "stream"`` at the top level; a refused join is
-  ``{"type": "unauthorized"}``; a missing item syncs as ``null``.
+  error event; a join to a stream that does not exist gets two error events, the
+  first saying ``Stream <name> not found`` (0.x sends every socket error with that
+  one code, so clients treat both as a refusal); an item join on a missing item
+  gets no frame at all.
+- ``iii`` (1.x engine): ``"type": "stream"`` at the top level; a refused join, and a
+  join to a stream that does not exist, is ``{"type": "unauthorized"}``; a missing
+  item syncs as ``null``.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ Item = dict[str, Any]
 """A stream item: a JSON object that carries its own ``"id"``."""
 
 ACCESS_DENIED_CODE = "STREAM_ACCESS_DENIED"
-STREAM_NOT_FOUND_CODE = "STREAM_NOT_FOUND"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,18 +90,22 @@ def custom_event(event_type: str, data: Any) -> dict[str, Any]:
     return {"type": "event", "event": {"type": event_type, "data": data}}
 
 
-def refusal_event(dialect: Dialect) -> dict[str, Any]:
-    """The inner event telling a client its join was refused."""
+def refusal_event(dialect: Dialect, message: str = "Access denied") -> dict[str, Any]:
+    """The inner event telling a client its join was refused (0.x: with ``message``)."""
     if dialect == "iii":
         return {"type": "unauthorized"}
-    return custom_event("error", {"code": ACCESS_DENIED_CODE, "message": "Access denied"})
+    return custom_event("error", {"code": ACCESS_DENIED_CODE, "message": message})
 
 
-def not_found_event(dialect: Dialect) -> dict[str, Any]:
-    """The inner event telling a client it joined a stream that is not declared."""
+def not_found_events(dialect: Dialect, stream: str) -> list[dict[str, Any]]:
+    """The inner events answering a join to a stream that does not exist, in order.
+
+    Motia 0.x sends the error its access check raised (``Stream <name> not found``),
+    then its usual access-denied event; the iii engine refuses it like any join.
+    """
     if dialect == "iii":
-        return {"type": "unauthorized"}
-    return custom_event("error", {"code": STREAM_NOT_FOUND_CODE, "message": "Stream not found"})
+        return [refusal_event(dialect)]
+    return [refusal_event(dialect, f"Stream {stream} not found"), refusal_event(dialect)]
 
 
 def dumps(value: Any) -> str:

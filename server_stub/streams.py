@@ -6,8 +6,10 @@ This is the Python form of a Motia ``StreamConfig``::
 
 ``on_join(subscription, context, auth_context)`` may refuse by returning
 ``JoinResult(unauthorized=True, reason=...)``; returning None allows. Writes to a
-stream with a schema are validated (extra fields are kept). Streams that are not
-declared are open and schemaless unless the registry is strict.
+stream with a schema are validated (extra fields are kept). Which streams exist is
+configuration, as in a Motia app: a join to a stream that is not declared is refused
+the way Motia refuses it (``frames.not_found_events``), unless the registry is
+open (``strict=False``). A plain name declares a schemaless stream without hooks.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from .errors import SchemaError, pydantic_field_errors
 from .frames import Item
+from .names import name_problem
 from .state import StateStore
 from .store import StreamStore
 
@@ -73,16 +76,21 @@ class StreamConfig:
 class StreamRegistry:
     """The declared streams; later declarations of a name replace earlier ones."""
 
-    def __init__(self, configs: Iterable[StreamConfig] = (), *, strict: bool = False) -> None:
+    def __init__(self, configs: Iterable[StreamConfig | str] = (), *, strict: bool = True) -> None:
         self._configs: dict[str, StreamConfig] = {}
         self.strict = strict
         for config in configs:
             self.declare(config)
 
-    def declare(self, config: StreamConfig) -> None:
-        """Add or replace a stream declaration."""
+    def declare(self, config: StreamConfig | str) -> None:
+        """Add or replace a stream declaration (a name alone: schemaless, no hooks)."""
+        if isinstance(config, str):
+            config = StreamConfig(config)
         if not isinstance(config, StreamConfig):
-            raise TypeError(f"expected a StreamConfig, got {type(config).__name__}")
+            raise TypeError(f"expected a StreamConfig or a name, got {type(config).__name__}")
+        problem = name_problem(config.name)
+        if problem is not None:
+            raise ValueError(f"stream name {config.name!r} {problem}")
         self._configs[config.name] = config
 
     def get(self, name: str) -> StreamConfig | None:
@@ -94,7 +102,7 @@ class StreamRegistry:
         return list(self._configs)
 
     def accepts_joins(self, name: str) -> bool:
-        """Whether a client may join ``name`` (any stream, unless strict)."""
+        """Whether a client may join ``name``: a declared stream (any, when not strict)."""
         return not self.strict or name in self._configs
 
     def validate(self, stream: str, item: Item) -> None:

@@ -29,7 +29,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from ._uvicorn import ABORT_EXTENSION
 from .auth import SOCKET_WAYS, chosen_subprotocol, token_from_request
 from .context import AppContext
-from .frames import CLOCK, Frame, Room, not_found_event, refusal_event
+from .frames import CLOCK, Frame, Room, not_found_events, refusal_event
 from .limits import HOOK_TIMEOUT_SECONDS, MAX_NAME_CHARS, MAX_SUBSCRIPTIONS_PER_SOCKET
 from .logs import RateLimitedLog
 from .store import SubscriptionToken
@@ -260,8 +260,9 @@ class Connection:
             self._send_event(room, refusal_event(self._ctx.dialect))
             return
         if not self._ctx.streams.accepts_joins(room.stream):
-            log.info("refused a join from %s: unknown stream %r", self.peer, room.stream)
-            self._send_event(room, not_found_event(self._ctx.dialect))
+            log.info("refused a join from %s: no stream %r", self.peer, room.stream)
+            for event in not_found_events(self._ctx.dialect, room.stream):
+                self._send_event(room, event)
             return
         subscription = Subscription(room.stream, room.group, room.item_id, data.subscriptionId)
         config = self._ctx.streams.get(room.stream)

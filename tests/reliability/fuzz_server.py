@@ -42,6 +42,7 @@ __all__ = [
 ]
 
 WITNESS_STREAM = "witness"
+STUB_STREAMS = (WITNESS_STREAM, "probe", "s", "t")  # declared: the stub refuses the others
 WITNESS_GROUP = "g"
 
 
@@ -155,7 +156,10 @@ async def stub_socket_survives(
     rng = random.Random(seed)
     figures = {"frames": 0, "invalid_utf8_text": 0, "closed_by_server": 0, "probes_ok": 0}
     with ServerErrors() as errors:
-        async with StubServer(port=0, dialect=dialect) as stub, Witness(stub) as witness:  # type: ignore[arg-type]
+        async with (
+            StubServer(port=0, dialect=dialect, streams=STUB_STREAMS) as stub,
+            Witness(stub) as witness,
+        ):  # type: ignore[arg-type]
             raws = [await connect(stub.ws_url, max_size=None) for _ in range(sockets)]
             drains = [asyncio.ensure_future(_drain(ws)) for ws in raws]
             try:
@@ -261,7 +265,7 @@ async def stub_tcp_survives(seed: int, count: int) -> dict[str, int]:
     """``count`` raw TCP connections with garbage into the stub's port; it keeps serving."""
     rng = random.Random(seed)
     with ServerErrors() as errors:
-        async with StubServer(port=0) as stub, Witness(stub) as witness:
+        async with StubServer(port=0, streams=STUB_STREAMS) as stub, Witness(stub) as witness:
             for index in range(count):
                 await _send_raw(stub.port, _tcp_garbage(rng), reset=rng.random() < 0.5)
                 if index % 5 == 0:

@@ -137,7 +137,7 @@ async def run_chaos(
         split_probability=0.2,
         cut_mid_frame_probability=0.05,
     )
-    async with StubServer(port=0, dialect=dialect) as stub:  # type: ignore[arg-type]
+    async with StubServer(port=0, dialect=dialect, streams=[STREAM]) as stub:  # type: ignore[arg-type]
         store = stub.store
         for index in range(items):
             await store.set(STREAM, GROUP, ids[index], _item(rng, -1))

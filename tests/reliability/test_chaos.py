@@ -48,7 +48,7 @@ async def test_states_equal_the_servers_after_random_cuts(
 
 async def test_motia_dialect_item_deleted_while_disconnected() -> None:
     """Motia 0.x answers the rejoin of a missing item with nothing: the client settles it."""
-    async with StubServer(port=0, dialect="motia") as stub:
+    async with StubServer(port=0, dialect="motia", streams=["s"]) as stub:
         await stub.store.set("s", "g", "i", {"v": 1})
         async with AsyncStreamClient(stub.ws_url, reconnect=FAST) as client:
             item = client.subscribe_item("s", "g", "i")
@@ -64,7 +64,7 @@ async def test_motia_dialect_item_deleted_while_disconnected() -> None:
 
 async def test_iii_dialect_item_deleted_while_disconnected_is_none() -> None:
     """The same scenario in the iii dialect converges (a missing item syncs as null)."""
-    async with StubServer(port=0, dialect="iii") as stub:
+    async with StubServer(port=0, dialect="iii", streams=["s"]) as stub:
         await stub.store.set("s", "g", "i", {"v": 1})
         async with AsyncStreamClient(stub.ws_url, reconnect=FAST) as client:
             item = client.subscribe_item("s", "g", "i")

@@ -325,7 +325,7 @@ async def test_no_redirect_is_followed_with_the_token(transport: str, status: in
 
 
 async def test_the_stub_closes_a_socket_sending_a_frame_over_its_limit() -> None:
-    async with StubServer(port=0) as stub:
+    async with StubServer(port=0, streams=["s"]) as stub:
         ws = await connect(stub.ws_url)
         await ws.send("x" * MAX_CLIENT_FRAME_BYTES)  # at the limit: ignored, socket kept
         await ws.send("y" * (MAX_CLIENT_FRAME_BYTES + 1))

@@ -15,19 +15,21 @@ from websockets.asyncio.client import ClientConnection, connect
 from server_stub import StubServer
 
 RECV_TIMEOUT = 3.0
+TEST_STREAMS = ("s",)
+"""Schemaless streams the fixtures declare next to the seeds' (undeclared ones are refused)."""
 
 
 @pytest.fixture
 async def stub() -> AsyncIterator[StubServer]:
     """A motia-dialect stub on a free port, stopped after the test."""
-    async with StubServer(port=0) as server:
+    async with StubServer(port=0, streams=TEST_STREAMS) as server:
         yield server
 
 
 @pytest.fixture
 async def iii_stub() -> AsyncIterator[StubServer]:
     """An iii-dialect stub on a free port."""
-    async with StubServer(port=0, dialect="iii") as server:
+    async with StubServer(port=0, dialect="iii", streams=TEST_STREAMS) as server:
         yield server
 
 

@@ -12,7 +12,7 @@ from server_stub.frames import (
     MillisClock,
     Room,
     custom_event,
-    not_found_event,
+    not_found_events,
     refusal_event,
 )
 
@@ -76,8 +76,13 @@ def test_refusals_per_dialect() -> None:
             "data": {"code": "STREAM_ACCESS_DENIED", "message": "Access denied"},
         },
     }
-    assert not_found_event("iii") == {"type": "unauthorized"}
-    assert not_found_event("motia")["event"]["data"]["code"] == "STREAM_NOT_FOUND"
+    assert not_found_events("iii", "todoo") == [{"type": "unauthorized"}]
+    first, second = not_found_events("motia", "todoo")
+    assert first["event"]["data"] == {
+        "code": "STREAM_ACCESS_DENIED",
+        "message": "Stream todoo not found",
+    }
+    assert second == refusal_event("motia")
 
 
 def test_encoding_is_cached_for_the_same_frame_only() -> None:

@@ -254,7 +254,7 @@ async def test_a_failing_hook_refuses_the_join_and_keeps_the_socket() -> None:
     async def on_join(sub: Subscription, ctx: HookContext, auth: AuthContext | None) -> None:
         raise RuntimeError("hook bug")
 
-    async with StubServer(port=0, streams=[StreamConfig("bad", on_join=on_join)]) as stub:
+    async with StubServer(port=0, streams=[StreamConfig("bad", on_join=on_join), "fine"]) as stub:
         client = await open_client(stub.ws_url)
         await client.send(join("bad", "g"))
         assert (await client.recv_event())["event"]["type"] == "error"
@@ -262,17 +262,57 @@ async def test_a_failing_hook_refuses_the_join_and_keeps_the_socket() -> None:
         await client.ws.close()
 
 
-@pytest.mark.parametrize(("dialect", "kind"), [("motia", "event"), ("iii", "unauthorized")])
-async def test_strict_streams_refuse_unknown_streams(dialect: str, kind: str) -> None:
-    async with StubServer(port=0, dialect=dialect, strict_streams=True) as stub:  # type: ignore[arg-type]
+@pytest.mark.parametrize("item_id", [None, "t1"])
+async def test_a_stream_that_does_not_exist_is_refused_like_motia_0x(item_id: str | None) -> None:
+    async with StubServer(port=0) as stub:
+        await stub.store.set("nope", "g", "t1", {"written": "in-process"})  # data is no stream
         client = await open_client(stub.ws_url)
-        await client.send(join("nope", "g"))
-        event = await client.recv_event()
-        assert event["type"] == kind
-        if kind == "event":
-            assert event["event"]["data"]["code"] == "STREAM_NOT_FOUND"
+        await client.send(join("nope", "g", item_id))
+        first, second = await client.recv(), await client.recv()
+        assert first["streamName"] == "nope"
+        assert first.get("id") == item_id
+        assert first["event"] == {
+            "type": "event",
+            "event": {
+                "type": "error",
+                "data": {"code": "STREAM_ACCESS_DENIED", "message": "Stream nope not found"},
+            },
+        }
+        assert second["event"]["event"]["data"] == {
+            "code": "STREAM_ACCESS_DENIED",
+            "message": "Access denied",
+        }
+        assert await client.silent()  # no sync, and no data of that stream later
+        await stub.store.set("nope", "g", "t2", {})
+        assert await client.silent()
         await client.join_and_sync(join("todo", "inbox"))
         await client.ws.close()
+
+
+async def test_a_stream_that_does_not_exist_is_unauthorized_on_iii() -> None:
+    async with StubServer(port=0, dialect="iii") as stub:
+        client = await open_client(stub.ws_url)
+        await client.send(join("nope", "g"))
+        assert await client.recv_event() == {"type": "unauthorized"}
+        assert await client.silent()
+        await client.ws.close()
+
+
+async def test_declared_streams_and_the_open_registry() -> None:
+    async with StubServer(port=0, streams=["extra", StreamConfig("typed")]) as stub:
+        client = await open_client(stub.ws_url)
+        for name in ("todo", "inbox", "private-messages", "openai", "stats", "extra", "typed"):
+            if name != "private-messages":
+                await client.join_and_sync(join(name, "g"))
+        await client.ws.close()
+    async with StubServer(port=0, strict_streams=False) as stub:  # anything goes
+        client = await open_client(stub.ws_url)
+        await client.join_and_sync(join("anything", "g"))
+        await client.ws.close()
+    with pytest.raises(TypeError, match="list of stream names"):
+        StubServer(streams="extra")
+    with pytest.raises(ValueError, match="stream name"):
+        StubServer(streams=[""])
 
 
 async def test_a_reused_subscription_id_is_ignored(stub: StubServer) -> None:

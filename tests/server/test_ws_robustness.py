@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed
 from server_stub import MemoryStore, Room, StubServer
 from server_stub.limits import MAX_CLIENT_FRAME_BYTES
 
-from .conftest import join, open_client, wait_until
+from .conftest import TEST_STREAMS, join, open_client, wait_until
 
 GARBAGE = [
     "not json at all",
@@ -102,7 +102,7 @@ async def _raw_client_that_never_reads(port: int) -> socket.socket:
 
 
 async def test_a_slow_client_is_disconnected_without_slowing_the_others() -> None:
-    async with StubServer(port=0, max_queue=8) as stub:
+    async with StubServer(port=0, max_queue=8, streams=TEST_STREAMS) as stub:
         fast = await open_client(stub.ws_url, max_size=None)
         await fast.join_and_sync(join("s", "g"))
         slow = await _raw_client_that_never_reads(stub.port)
@@ -153,7 +153,7 @@ async def test_drop_connections_with_nobody_connected(stub: StubServer) -> None:
 
 
 async def test_the_server_closes_sockets_with_1001_when_it_stops() -> None:
-    async with StubServer(port=0) as stub:
+    async with StubServer(port=0, streams=TEST_STREAMS) as stub:
         client = await open_client(stub.ws_url)
         await client.join_and_sync(join("s", "g"))
     with pytest.raises(ConnectionClosed) as info:
