@@ -54,7 +54,9 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"motia-tui {version()}")
     parser.add_argument("--url", help=f"the stream WebSocket URL (default: {DEFAULT_URL})")
-    parser.add_argument("--http-url", help="the HTTP steps' base URL (default: from --url)")
+    parser.add_argument(
+        "--http-url", metavar="URL", help="the HTTP steps' base URL (default: from --url)"
+    )
     parser.add_argument("--token", help=f"the auth token (default: ${TOKEN_ENV})")
     parser.add_argument(
         "--auth",
@@ -63,7 +65,10 @@ def _build_parser() -> argparse.ArgumentParser:
         help="how the token travels on the socket (default: subprotocol)",
     )
     parser.add_argument(
-        "--stream", default=TODO_STREAM, help=f"the stream name (default: {TODO_STREAM})"
+        "--stream",
+        metavar="NAME",
+        default=TODO_STREAM,
+        help=f"the stream name (default: {TODO_STREAM})",
     )
     parser.add_argument("--group", default="inbox", help="the group id (default: inbox)")
     parser.add_argument("--item", metavar="ID", help="show only this item of the group")
@@ -82,6 +87,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--ai-stream",
+        metavar="NAME",
         default=DEFAULT_AI_STREAM,
         help=f"the stream of the AI panel (default: {DEFAULT_AI_STREAM})",
     )
@@ -92,6 +98,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--fps",
+        metavar="N",
         type=int,
         default=DEFAULT_FPS,
         help=f"screen updates per second (default: {DEFAULT_FPS})",

@@ -385,3 +385,12 @@ async def test_demo_mode_starts_its_own_server_and_stops_it() -> None:
         stub = app._stub
         assert stub is not None
     assert stub._serve_task is None  # stopped with the app
+
+
+async def test_a_stream_the_server_does_not_have_is_shown_as_refused(stub: StubServer) -> None:
+    app = make_app(stub.ws_url, stream="todos")  # a typo of todo
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.indicator.text.startswith("✖ refused"))
+        assert "todos/inbox" in app.indicator.text
+        assert any("todos" in line and "not found" in line for line in log_lines(app, "error"))
+        assert app.table.row_count == 0
