@@ -160,7 +160,8 @@ def test_at_80x24_a_completed_todo_shows_its_done_mark(
 ) -> None:
     """The default terminal size: every column shows, c completes, a burst adds a todo."""
     params = {"groupId": "work"}
-    created = httpx.post(f"{stub_url}/todo", params=params, json={"description": "Water plants"})
+    long = "Water the plants on the balcony, in the kitchen and then in the garden"
+    created = httpx.post(f"{stub_url}/todo", params=params, json={"description": long})
     todo_id = created.raise_for_status().json()["id"]
     exit_file = tmp_path / "exit-status"
     ws_url = stub_url.replace("http://", "ws://")
@@ -172,7 +173,7 @@ def test_at_80x24_a_completed_todo_shows_its_done_mark(
     assert started.returncode == 0, started.stderr
 
     screen = wait_for_screen(
-        tmux, lambda s: "Water plants" in s and "q Quit" in s, "the todo", exit_file
+        tmux, lambda s: "Water the plants" in s and "q Quit" in s, "the todo", exit_file
     )
     for header in ("description", "created (UTC)", "due", "done"):
         assert header in screen
@@ -180,7 +181,7 @@ def test_at_80x24_a_completed_todo_shows_its_done_mark(
 
     tmux.run("send-keys", "-t", "tui", "c")
     screen = wait_for_screen(tmux, lambda s: "✓" in s, "the done mark", exit_file)
-    (row,) = [line for line in screen.splitlines() if line.startswith("│ Water plants")]
+    (row,) = [line for line in screen.splitlines() if line.startswith("│ Water the plants")]
     assert "✓" in row
     assert httpx.get(f"{stub_url}/todo", params=params).json()[0]["completedAt"]
 
