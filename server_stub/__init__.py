@@ -8,12 +8,27 @@ implemented in memory by ``MemoryStore``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .errors import ItemNotFound, OpError, SchemaError, StoreError, StoreFull, StubError
 from .frames import Dialect, Frame, Room
 from .memory_store import MemoryStore
-from .server import StubServer
 from .store import Change, StoreLimits, StreamStore
 from .streams import AuthContext, HookContext, JoinResult, StreamConfig, Subscription
+
+if TYPE_CHECKING:
+    from .server import StubServer
+
+
+def __getattr__(name: str) -> Any:
+    """Import ``StubServer`` (starlette, uvicorn) on first use, so that the package and
+    ``motia-stub --version`` load without the ``server`` extra."""
+    if name == "StubServer":
+        from .server import StubServer
+
+        return StubServer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AuthContext",

@@ -31,14 +31,11 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from .limits import DEFAULT_BODY_TIMEOUT, DEFAULT_HEAD_TIMEOUT, FD_RESERVE
 from .logs import RateLimitedLog
 
 log = logging.getLogger("server_stub.connections")
 
-DEFAULT_HEAD_TIMEOUT = 10.0
-DEFAULT_BODY_TIMEOUT = 30.0
-FD_RESERVE = 64
-"""File descriptors kept free for what is not a connection (logs, epoll, the listener)."""
 FALLBACK_FD_LIMIT = 1024
 
 

@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from .auth import Authenticator, AuthFunction, RequireToken
 from .context import AppContext
 from .frames import Dialect, FrameEncoder
+from .http_admin import admin_routes
 from .http_common import HttpError, http_error_handler
 from .http_stream import stream_routes
 from .http_todo import todo_routes
@@ -43,6 +44,7 @@ def build_context(
     store: StreamStore | None = None,
     max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
     limits: StoreLimits | None = None,
+    echo_state_events: bool = False,
 ) -> AppContext:
     """Seed streams (plus ``streams``), a store validating against them, the seed triggers."""
     if max_queue < 1:
@@ -66,6 +68,7 @@ def build_context(
         max_queue=max_queue,
         tasks=TaskSet(MAX_BACKGROUND_TASKS),
         max_queue_bytes=max_queue_bytes,
+        echo_state_events=echo_state_events,
     )
 
 
@@ -87,6 +90,7 @@ def build_app(ctx: AppContext, endpoint: StreamEndpoint) -> Starlette:
         Route("/", info, methods=["GET"]),
         *todo_routes(ctx),
         *stream_routes(ctx),
+        *admin_routes(ctx),
     ]
     return Starlette(
         routes=routes,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from .auth import Authenticator
 from .frames import Dialect, FrameEncoder
 from .limits import DEFAULT_MAX_QUEUE_BYTES
+from .stalls import Stalls
 from .state import StateStore
 from .store import StreamStore
 from .streams import HookContext, StreamRegistry
@@ -26,6 +27,8 @@ class AppContext:
     max_queue: int
     tasks: TaskSet
     max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES
+    echo_state_events: bool = False
+    stalls: Stalls = field(default_factory=Stalls)
     hooks: HookContext = field(init=False)
     stopping: asyncio.Event = field(init=False)
 

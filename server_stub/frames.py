@@ -108,6 +108,23 @@ def not_found_events(dialect: Dialect, stream: str) -> list[dict[str, Any]]:
     return [refusal_event(dialect, f"Stream {stream} not found"), refusal_event(dialect)]
 
 
+STATE_KINDS = ("create", "update", "delete")
+
+
+def state_echo(frame: Frame) -> Frame | None:
+    """The custom event Motia 0.17's Redis adapter pushes after a state frame, or None.
+
+    With that adapter every set/delete also reaches subscribers as a custom event
+    whose inner type is ``create``/``update``/``delete`` and whose data is the item,
+    with the same timestamp (PROTOCOL.md section 4, "Observed on a running Motia 0.17").
+    """
+    kind = frame.event.get("type")
+    if kind not in STATE_KINDS:
+        return None
+    event = custom_event(str(kind), frame.event.get("data"))
+    return Frame(frame.timestamp, frame.stream, frame.group, frame.item_id, event)
+
+
 def dumps(value: Any) -> str:
     """Compact JSON, UTF-8 friendly, rejecting NaN (not valid JSON for other peers)."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -122,6 +139,8 @@ class FrameEncoder:
         self.dialect: Dialect = dialect
         self._last: Frame | None = None
         self._last_text: str | None = None
+        self._echo_of: Frame | None = None
+        self._echo_text: str | None = None
 
     def encode(self, frame: Frame) -> str | None:
         """The wire text of ``frame``, or None when the dialect sends nothing for it."""
@@ -129,6 +148,15 @@ class FrameEncoder:
             return self._last_text
         text = self._encode(frame)
         self._last, self._last_text = frame, text
+        return text
+
+    def encode_echo(self, frame: Frame) -> str | None:
+        """The wire text of ``frame``'s state echo (see ``state_echo``), once per frame."""
+        if frame is self._echo_of:
+            return self._echo_text
+        echo = state_echo(frame)
+        text = self._encode(echo) if echo is not None else None
+        self._echo_of, self._echo_text = frame, text
         return text
 
     def _encode(self, frame: Frame) -> str | None:

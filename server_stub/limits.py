@@ -19,6 +19,9 @@ unbounded memory use:
   ``DEFAULT_MAX_GROUP_BYTES`` bytes of JSON per group, and ``DEFAULT_MAX_STORE_BYTES``
   bytes in all (``StoreLimits``; ``--max-group-items``, ``--max-group-bytes``,
   ``--max-store-bytes``). A write past them raises ``StoreFull``: HTTP 507.
+- A request head must be complete within ``DEFAULT_HEAD_TIMEOUT`` seconds (408), a
+  request body within ``DEFAULT_BODY_TIMEOUT`` (closed); at most the open-file limit
+  minus ``FD_RESERVE`` connections are open (503 beyond; ``server_stub._guard``).
 - At most ``MAX_BACKGROUND_TASKS`` background generations (``POST /open-ai``) run at
   once; more get 503.
 """
@@ -33,6 +36,9 @@ MAX_SUBSCRIPTIONS_PER_SOCKET = 1024
 DEFAULT_MAX_QUEUE = 1024
 DEFAULT_MAX_QUEUE_BYTES = 8 * 1024 * 1024
 MAX_BACKGROUND_TASKS = 64
+DEFAULT_HEAD_TIMEOUT = 10.0
+DEFAULT_BODY_TIMEOUT = 30.0
+FD_RESERVE = 64
 DEFAULT_MAX_GROUP_ITEMS = 10_000
 DEFAULT_MAX_GROUP_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_STORE_BYTES = 256 * 1024 * 1024

@@ -27,13 +27,15 @@ from typing import Any, TypeVar
 import uvicorn
 
 from . import demo
-from ._guard import DEFAULT_BODY_TIMEOUT, DEFAULT_HEAD_TIMEOUT, ConnectionGuard, connection_ceiling
+from ._guard import ConnectionGuard, connection_ceiling
 from ._uvicorn import AbortableWebSocketProtocol, EmbeddedServer
 from .app import build_app, build_context
 from .auth import AuthFunction
 from .context import AppContext
 from .frames import DIALECTS, Dialect
 from .limits import (
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_HEAD_TIMEOUT,
     DEFAULT_MAX_GROUP_BYTES,
     DEFAULT_MAX_GROUP_ITEMS,
     DEFAULT_MAX_QUEUE,
@@ -106,6 +108,7 @@ class StubServer:
         max_connections: int | None = None,
         head_timeout: float = DEFAULT_HEAD_TIMEOUT,
         body_timeout: float = DEFAULT_BODY_TIMEOUT,
+        echo_state_events: bool = False,
     ) -> None:
         if dialect not in DIALECTS:
             raise ValueError(f"unknown dialect {dialect!r}; expected one of {DIALECTS}")
@@ -138,6 +141,7 @@ class StubServer:
             store=store,
             max_queue_bytes=max_queue_bytes,
             limits=StoreLimits(max_group_items, max_group_bytes, max_store_bytes),
+            echo_state_events=echo_state_events,
         )
         self._endpoint = StreamEndpoint(self._ctx)
         self._app = build_app(self._ctx, self._endpoint)
@@ -194,6 +198,30 @@ class StubServer:
     def max_connections(self) -> int:
         """The connection cap (HTTP and stream sockets together), below the open-file limit."""
         return self._guard.max_connections
+
+    @property
+    def stream_names(self) -> list[str]:
+        """The declared streams (the seeds' and ``streams=``), in declaration order."""
+        return self._ctx.streams.names()
+
+    @property
+    def echo_state_events(self) -> bool:
+        """Whether state frames are echoed as custom events (Motia 0.17's Redis adapter)."""
+        return self._ctx.echo_state_events
+
+    # -- faults ------------------------------------------------------------------
+
+    def stall(self, stream: str, group: str) -> None:
+        """Make the group deliver nothing but syncs to open sockets (a drift to detect).
+
+        Pings are still answered and new joins still get a correct sync; the store
+        keeps changing. Any thread may call it; ``unstall`` undoes it.
+        """
+        self._ctx.stalls.stall(stream, group)
+
+    def unstall(self, stream: str, group: str) -> bool:
+        """Resume the group's delivery (what was missed stays missed); False if not stalled."""
+        return self._ctx.stalls.unstall(stream, group)
 
     # -- lifecycle ---------------------------------------------------------------
 

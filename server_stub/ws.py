@@ -29,7 +29,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from ._uvicorn import ABORT_EXTENSION
 from .auth import SOCKET_WAYS, chosen_subprotocol, token_from_request
 from .context import AppContext
-from .frames import CLOCK, Frame, Room, not_found_events, refusal_event
+from .frames import CLOCK, STATE_KINDS, Frame, Room, not_found_events, refusal_event
 from .limits import HOOK_TIMEOUT_SECONDS, MAX_NAME_CHARS, MAX_SUBSCRIPTIONS_PER_SOCKET
 from .logs import RateLimitedLog
 from .store import SubscriptionToken
@@ -117,10 +117,22 @@ class Connection:
     # -- sending ---------------------------------------------------------------
 
     def deliver(self, frame: Frame) -> None:
-        """The store's sink: encode for the dialect and queue (never blocks)."""
-        text = self._ctx.encoder.encode(frame)
+        """The store's sink: encode for the dialect and queue (never blocks).
+
+        A stalled group delivers nothing but syncs (``stalls``); with
+        ``echo_state_events`` a state frame is followed by its custom-event echo.
+        """
+        ctx = self._ctx
+        kind = frame.event.get("type")
+        if ctx.stalls and kind != "sync" and (frame.stream, frame.group) in ctx.stalls:
+            return
+        text = ctx.encoder.encode(frame)
         if text is not None:
             self.push(text)
+        if ctx.echo_state_events and kind in STATE_KINDS:
+            echo = ctx.encoder.encode_echo(frame)
+            if echo is not None:
+                self.push(echo)
 
     def push(self, text: str) -> None:
         """Queue one encoded frame; drop the client as a slow consumer if it does not fit.
