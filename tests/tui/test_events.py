@@ -12,6 +12,7 @@ from tests.tui.helpers import ScriptedServer, log_lines, make_app, todo, wait_un
 
 URL = "ws://motia.test:3000"
 SIZE = (80, 24)
+ECHO_WAIT = 0.7  # longer than the app holds a state-typed event for its change
 
 
 async def test_state_echoes_are_hidden_and_counted_and_real_events_stay() -> None:
@@ -79,3 +80,30 @@ async def test_an_ai_answer_with_echoes_leaves_the_log_quiet() -> None:
         await wait_until(pilot, lambda: app.ai_panel.message == "Streams push state to clients.")
         await wait_until(pilot, lambda: app.events.echoes == 6, what="six echoes")
         assert log_lines(app, "event") == []
+
+
+async def test_against_the_stub_echoing_state_events_only_real_events_are_logged() -> None:
+    """``motia-stub --echo-state-events`` sends Motia 0.17's echo after every state frame."""
+    from server_stub import StubServer
+
+    async with StubServer(host="127.0.0.1", port=0, echo_state_events=True) as stub:
+        app = make_app(stub.ws_url, http_url=stub.http_url, group="work", ai_group="openai")
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: app.client is not None and app.client.is_connected)
+            await pilot.pause(0.2)  # both joins answered
+            await stub.store.set("todo", "work", "t1", todo("t1", "water the plants"))
+            await stub.store.set("todo", "work", "t1", todo("t1", "water the plants, twice"))
+            await stub.store.send_event("todo", "work", "ping", {"step": 7})
+            await stub.store.set("todo", "work", "t2", todo("t2", "gone soon"))
+            await stub.store.delete("todo", "work", "t2")
+            written = ""
+            for token in ("Streams ", "push ", "state."):
+                written += token
+                answer = {"id": "a1", "message": written}
+                await stub.store.set("openai", "openai", "a1", answer)
+            await wait_until(pilot, lambda: app.ai_panel.message == written, what="the answer")
+            await wait_until(pilot, lambda: app.events.echoes == 7, what="seven echoes hidden")
+            await pilot.pause(ECHO_WAIT)  # anything held would be shown by now
+            assert log_lines(app, "event") == ['ping {"step":7}']
+            assert app.events.border_subtitle == "7 state echoes hidden"
+            assert app.table.shown_ids == ["t1"]
