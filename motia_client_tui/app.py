@@ -15,9 +15,8 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, ClassVar
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
@@ -39,7 +38,10 @@ from motia_client import (
     TransportFactory,
 )
 
-from .cli import Options
+from . import todos
+from .echoes import MISSING, EchoFilter
+from .follow import Newest, answer_text
+from .options import Options
 from .rows import Columns, Row, compact
 from .widgets import (
     AddTodoScreen,
@@ -56,9 +58,11 @@ __all__ = ["FrameStats", "MotiaTui"]
 logger = logging.getLogger("motia_client_tui")
 
 DRAW_BUDGET = 3.0  # wait at least this many times the table's last draw time between updates
-LOG_CHARS = 200  # a log line shows this much of an event's data
-OPENAI_STREAM = "openai"
-OPENAI_ITEM = "message"
+LOG_CHARS = 200  # a log line shows this much of an event's data (then the log's width cuts it)
+ECHO_WINDOW = 0.5  # seconds a state-typed custom event may wait for the change it echoes
+TODO_ACTIONS = frozenset({"add", "complete", "delete"})
+
+Rows = GroupSubscription[Any] | ItemSubscription[Any]
 
 
 def public_url(url: str) -> str:
@@ -69,6 +73,18 @@ def public_url(url: str) -> str:
 
 def _wall_clock() -> str:
     return time.strftime("%H:%M:%S")
+
+
+def lookup_in(subscription: Rows) -> Callable[[str], Any]:
+    """How an echo filter reads a room's current item by id (:data:`MISSING` when absent)."""
+    if isinstance(subscription, GroupSubscription):
+        return lambda item_id: subscription.items_by_id.get(item_id, MISSING)
+
+    def item(item_id: str) -> Any:
+        state = subscription.state
+        return state if state is not None and item_id == subscription.item_id else MISSING
+
+    return item
 
 
 @dataclass
@@ -97,13 +113,29 @@ class _LogBridge(logging.Handler):
         self._sink.post("error" if record.levelno >= logging.ERROR else "info", message)
 
 
+class _EventSource:
+    """One room whose custom events the log shows: its name and its echo filter."""
+
+    def __init__(self, prefix: str, subscription: Rows) -> None:
+        self.prefix = prefix  # put before each event's line ("" for the table's room)
+        self.echoes = EchoFilter(lookup_in(subscription), window=ECHO_WINDOW)
+
+
 class MotiaTui(App[int]):
-    """A live view of one stream group (or item), an AI message, and a log."""
+    """A live view of one stream group (or item), an AI answer, and a log."""
 
     CSS_PATH = "motia_tui.tcss"
     TITLE = "motia-tui"
+    # Below 110 columns the AI panel goes under the table; below 32 lines the log shrinks.
+    HORIZONTAL_BREAKPOINTS = [
+        (0, "-narrow"),
+        (110, "-wide"),
+    ]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("a", "add", "Add todo"),
+        # A priority binding opens the dialog as the key arrives, so that keys typed in the
+        # same burst go to the dialog and never to the table (where d would delete a todo).
+        Binding("a", "add", "Add todo", priority=True),
         Binding("c", "complete", "Complete"),
         Binding("d", "delete", "Delete"),
         Binding("q", "quit", "Quit"),
@@ -116,20 +148,20 @@ class MotiaTui(App[int]):
         reconnect: ReconnectPolicy | bool = True,
         transport: TransportFactory | None = None,
         clock: Callable[[], str] = _wall_clock,
-        log_events: tuple[str, ...] | None = None,
     ) -> None:
         super().__init__()
         self.options = options
         self._reconnect = reconnect
         self._transport = transport
         self._clock = clock
-        self._log_events = log_events
         self.stats = FrameStats()
         self.client: AsyncStreamClient | None = None
         self.http: AsyncMotiaHttp | None = None
         self._stub: Any = None  # the demo's StubServer
-        self._rows: GroupSubscription[Any] | ItemSubscription[Any] | None = None
-        self._ai: ItemSubscription[Any] | None = None
+        self._rows: Rows | None = None
+        self._ai: Rows | None = None
+        self._newest = Newest()
+        self._sources: list[_EventSource] = []
         self._url = public_url(options.url)
         self._rows_dirty = False
         self._next_table_update = 0.0
@@ -144,23 +176,20 @@ class MotiaTui(App[int]):
         self._removers: list[Callable[[], None]] = []
         self.events = EventLog(clock, id="log")
         self.table = LiveTable(Columns.for_stream(options.stream), id="table")
-        self.ai_panel = AiPanel(self._ai_source(), id="ai")
+        self.ai_panel = AiPanel(options.ai_source, id="ai")
         self.indicator = ConnectionIndicator(id="status")
-
-    def _ai_source(self) -> str | None:
-        group = self.options.openai_group
-        return None if group is None else f"{OPENAI_STREAM}/{group}/{OPENAI_ITEM}"
 
     # -- layout ---------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        """Top line, table and AI panel side by side, the log, the footer."""
+        """Top line; the table and the AI panel (side by side, or stacked when narrow); the log."""
         with Horizontal(id="topbar"):
             yield Static(self._title_text(), id="title", markup=False)
             yield self.indicator
         with Horizontal(id="main"):
             yield self.table
-            yield self.ai_panel
+            if self.options.ai_source is not None:
+                yield self.ai_panel
         yield self.events
         yield Footer()
 
@@ -225,26 +254,39 @@ class MotiaTui(App[int]):
         self.client = client
         self.http = AsyncMotiaHttp(http_url, token=options.token)
         self._removers.append(client.on_state_change(self._on_connection))
-        rows: GroupSubscription[Any] | ItemSubscription[Any]
+        rows: Rows
         if options.item is None:
             rows = client.subscribe_group(options.stream, options.group, sort_key=options.sort)
         else:
             rows = client.subscribe_item(options.stream, options.group, options.item)
         self._rows = rows
-        self._removers.append(rows.add_change_listener(self._on_rows))
-        self._removers.append(rows.on_error(self._on_subscription_error))
-        if self._log_events is None:  # every custom event type
-            self._removers.append(rows.on_any_event(self._on_event))
-        else:
-            for event_type in self._log_events:
-                on_one = partial(self._on_event, event_type)
-                self._removers.append(rows.on_event(event_type, on_one))
-        if options.openai_group is not None:
-            ai = client.subscribe_item(OPENAI_STREAM, options.openai_group, OPENAI_ITEM)
+        self._watch(rows, self._on_rows)
+        self._listen_to_events("", rows)
+        if options.ai_group is not None:
+            ai: Rows
+            if options.ai_item is None:
+                ai = client.subscribe_group(options.ai_stream, options.ai_group)
+            else:
+                ai = client.subscribe_item(options.ai_stream, options.ai_group, options.ai_item)
             self._ai = ai
-            self._removers.append(ai.add_change_listener(self._on_ai))
-            self._removers.append(ai.on_error(self._on_subscription_error))
+            self._watch(ai, self._on_ai)
+            if (options.ai_stream, options.ai_group) != (options.stream, options.group):
+                self._listen_to_events(f"{options.ai_stream}/{options.ai_group}: ", ai)
         await client.connect(wait=False)
+
+    def _watch(self, subscription: Rows, on_change: Callable[[Any], None]) -> None:
+        self._removers.append(subscription.add_change_listener(on_change))
+        self._removers.append(subscription.on_error(self._on_subscription_error))
+
+    def _listen_to_events(self, prefix: str, subscription: Rows) -> None:
+        source = _EventSource(prefix, subscription)
+        self._sources.append(source)
+
+        def on_event(event_type: str, data: Any) -> None:
+            now = asyncio.get_running_loop().time()
+            self._log_events(source, source.echoes.offer(event_type, data, now))
+
+        self._removers.append(subscription.on_any_event(on_event))
 
     async def _start_demo(self) -> tuple[str, str]:
         try:
@@ -266,12 +308,23 @@ class MotiaTui(App[int]):
         self.stats.changes += 1
         self._rows_dirty = True
         self._refused_join = None
+        self._settle_echoes()
 
     def _on_ai(self, _: Any) -> None:
         self._ai_dirty = True
+        self._settle_echoes()
 
-    def _on_event(self, event_type: str, data: Any) -> None:
-        self.events.post("event", f"{event_type} {compact(data, LOG_CHARS)}")
+    def _settle_echoes(self) -> None:
+        """Held state-typed events may now match the change just applied."""
+        now = asyncio.get_running_loop().time()
+        for source in self._sources:
+            if source.echoes.holding:
+                self._log_events(source, source.echoes.settle(now))
+
+    def _log_events(self, source: _EventSource, shown: list[tuple[str, Any]]) -> None:
+        for event_type, data in shown:  # one line each: the type and a short summary
+            line = f"{source.prefix}{event_type} {compact(data, LOG_CHARS)}"
+            self.events.post("event", line.rstrip())
 
     def _on_subscription_error(self, error: MotiaError) -> None:
         if self.client is not None and error is self.client.error:
@@ -311,9 +364,19 @@ class MotiaTui(App[int]):
             self._update_table()
         if self._ai_dirty and self._ai is not None:
             self._ai_dirty = False
-            self.ai_panel.show(self._ai.state)
+            self._update_ai(self._ai)
+        self._settle_echoes()  # shows the held events whose time is up
+        self.events.count_echoes(sum(source.echoes.hidden for source in self._sources))
         self.indicator.show(self.status)
         self.events.flush()
+
+    def _update_ai(self, ai: Rows) -> None:
+        if isinstance(ai, ItemSubscription):
+            self.ai_panel.show(ai.item_id, answer_text(ai.state))
+            return
+        by_id = ai.items_by_id
+        newest = self._newest.update(by_id)
+        self.ai_panel.show(newest, "" if newest is None else answer_text(by_id[newest]))
 
     def _update_table(self) -> None:
         # Each table update costs a redraw of every visible cell: pace updates so
@@ -368,35 +431,43 @@ class MotiaTui(App[int]):
 
     # -- keys ----------------------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The todo keys only on the todo stream; ``a`` only on a group and outside a dialog."""
+        if action not in TODO_ACTIONS:
+            return True
+        if not self.options.todo_keys:
+            return False  # hidden from the footer, and the key does nothing
+        if isinstance(self.screen, AddTodoScreen):
+            return False  # the dialog's fields take the keys
+        return not (action == "add" and self.options.item is not None)
+
     def action_add(self) -> None:
-        """Ask for a description (and a due date), then ``POST /todo``."""
+        """Ask for a description (and a due date), then ``POST /todo?groupId=``."""
         self.push_screen(AddTodoScreen(), self._add)
 
     def _add(self, draft: TodoDraft | None) -> None:
         if draft is None:
             return
-        body: dict[str, Any] = {"description": draft.description}
-        if draft.due_date is not None:
-            body["dueDate"] = draft.due_date
-        self._http_call("POST", "/todo", body, f"add {draft.description!r}")
+        request = todos.add_todo(self.options.group, draft.description, draft.due_date)
+        self._http_call(request, f"add {draft.description!r}")
 
     def action_complete(self) -> None:
-        """``POST /todo/{id}/complete`` for the selected row."""
+        """``POST /todo/{id}/complete?groupId=`` for the selected row."""
         row_id = self.table.selected_id
         if row_id is None:
             self.events.post("info", "complete: no row selected")
             return
-        path = f"/todo/{quote(row_id, safe='')}/complete"
-        self._http_call("POST", path, None, f"complete {self._row_label(row_id)}")
+        request = todos.complete_todo(self.options.group, row_id)
+        self._http_call(request, f"complete {self._row_label(row_id)}")
 
     def action_delete(self) -> None:
-        """``DELETE /todo/{id}`` for the selected row."""
+        """``DELETE /todo/{id}?groupId=`` for the selected row."""
         row_id = self.table.selected_id
         if row_id is None:
             self.events.post("info", "delete: no row selected")
             return
-        path = f"/todo/{quote(row_id, safe='')}"
-        self._http_call("DELETE", path, None, f"delete {self._row_label(row_id)}")
+        request = todos.delete_todo(self.options.group, row_id)
+        self._http_call(request, f"delete {self._row_label(row_id)}")
 
     def _row_label(self, row_id: str) -> str:
         """How a log line names a row: its description when it has one, else its id."""
@@ -404,16 +475,16 @@ class MotiaTui(App[int]):
         description = item.get("description") if isinstance(item, Mapping) else None
         return repr(compact(description, 40)) if isinstance(description, str) else row_id
 
-    def _http_call(self, method: str, path: str, body: Any, what: str) -> None:
-        self.run_worker(self._call(method, path, body, what), group="http", exit_on_error=False)
+    def _http_call(self, request: todos.TodoRequest, what: str) -> None:
+        self.run_worker(self._call(request, what), group="http", exit_on_error=False)
 
-    async def _call(self, method: str, path: str, body: Any, what: str) -> None:
+    async def _call(self, request: todos.TodoRequest, what: str) -> None:
         http = self.http
         if http is None:
             self.events.post("error", f"{what}: not connected yet")
             return
         try:
-            await http.call(method, path, json=body)
+            await http.call(request.method, request.path, json=request.body, params=request.params)
         except asyncio.CancelledError:
             raise
         except HttpError as exc:

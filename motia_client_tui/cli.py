@@ -1,4 +1,8 @@
-"""The ``motia-tui`` command line: options, their defaults and checks, and ``main``."""
+"""The ``motia-tui`` command line: options, their defaults and checks, and ``main``.
+
+Nothing here imports Textual: ``--help``, ``--version`` and the argument checks
+work without the ``tui`` extra, and a missing extra is one line, not a traceback.
+"""
 
 from __future__ import annotations
 
@@ -6,90 +10,86 @@ import argparse
 import gc
 import logging
 import os
+import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal, cast
-from urllib.parse import urlsplit, urlunsplit
+from importlib import metadata
+from typing import NoReturn, cast
+from urllib.parse import urlsplit
 
 from motia_client import AsyncStreamClient
 
-__all__ = ["Options", "derive_http_url", "main", "parse_args"]
+from .options import (
+    DEFAULT_AI_STREAM,
+    DEFAULT_FPS,
+    DEFAULT_URL,
+    TODO_STREAM,
+    AuthMode,
+    Options,
+)
 
-AuthMode = Literal["subprotocol", "header", "query"]
-DEFAULT_URL = "ws://localhost:3000"
-DEFAULT_FPS = 25
+__all__ = ["DEMO_AI_GROUP", "MISSING_EXTRA", "main", "parse_args", "version"]
+
 TOKEN_ENV = "MOTIA_TOKEN"  # noqa: S105 - the name of a variable, not a secret
-DEMO_OPENAI_GROUP = "demo"  # where the stub's demo writes its AI message
+DEMO_AI_GROUP = "demo"  # where the stub's demo writes its AI answers
+MISSING_EXTRA = "motia-tui needs the tui extra: pip install 'motia-client[tui]'"
+_TUI_MODULES = frozenset({"textual", "rich"})  # what the tui extra brings
 
 
-@dataclass(frozen=True)
-class Options:
-    """Everything the app needs to know from the command line."""
-
-    url: str = DEFAULT_URL
-    http_url: str | None = None  # derived from url when None
-    token: str | None = None
-    auth: AuthMode = "subprotocol"
-    stream: str = "todo"
-    group: str = "inbox"
-    item: str | None = None
-    sort: str | None = None
-    openai_group: str | None = None
-    demo: bool = False
-    fps: int = DEFAULT_FPS
-
-    def __repr__(self) -> str:  # the token is a secret: never in a repr
-        token = "***" if self.token else None
-        return (
-            f"Options(url={self.url!r}, stream={self.stream!r}, group={self.group!r}, "
-            f"item={self.item!r}, token={token}, demo={self.demo})"
-        )
-
-    @property
-    def base_http_url(self) -> str:
-        """The HTTP steps' base URL: ``--http-url``, or derived from ``--url``."""
-        return self.http_url or derive_http_url(self.url)
-
-    @property
-    def room(self) -> str:
-        """``stream/group`` or ``stream/group/item``: what the table shows."""
-        path = f"{self.stream}/{self.group}"
-        return f"{path}/{self.item}" if self.item is not None else path
-
-
-def derive_http_url(ws_url: str) -> str:
-    """``ws://host:port/path?q`` -> ``http://host:port`` (``wss`` -> ``https``)."""
-    parts = urlsplit(ws_url)
-    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
-    netloc = parts.netloc.rpartition("@")[2]  # never carry user info over
-    return urlunsplit((scheme, netloc, "", "", ""))
+def version() -> str:
+    """The installed motia-client version (``unknown`` when run from an uninstalled tree)."""
+    try:
+        return metadata.version("motia-client")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="motia-tui",
         description="A live terminal view of a Motia stream group (todos by default) "
-        "and of an AI message written token by token.",
-        epilog="keys: a add a todo, c complete the selected todo, d delete it, q quit. "
+        "and of an AI answer written token by token.",
+        epilog=f"keys on the {TODO_STREAM!r} stream: a add a todo, c complete the selected "
+        "todo, d delete it (each in the group shown, sent as ?groupId=); q quits. "
         f"The token may also come from ${TOKEN_ENV}.",
     )
-    parser.add_argument("--url", help=f"the stream WebSocket URL (default {DEFAULT_URL})")
-    parser.add_argument("--http-url", help="the HTTP steps' base URL (default: from --url)")
-    parser.add_argument("--token", help=f"the auth token (default ${TOKEN_ENV})")
+    parser.add_argument("--version", action="version", version=f"motia-tui {version()}")
+    parser.add_argument("--url", help=f"the stream WebSocket URL (default: {DEFAULT_URL})")
+    parser.add_argument(
+        "--http-url", metavar="URL", help="the HTTP steps' base URL (default: from --url)"
+    )
+    parser.add_argument("--token", help=f"the auth token (default: ${TOKEN_ENV})")
     parser.add_argument(
         "--auth",
         choices=("subprotocol", "header", "query"),
         default="subprotocol",
-        help="how the token travels on the socket (default subprotocol)",
+        help="how the token travels on the socket (default: subprotocol)",
     )
-    parser.add_argument("--stream", default="todo", help="the stream name (default todo)")
-    parser.add_argument("--group", default="inbox", help="the group id (default inbox)")
-    parser.add_argument("--item", metavar="ID", help="watch this one item of the group")
+    parser.add_argument(
+        "--stream",
+        metavar="NAME",
+        default=TODO_STREAM,
+        help=f"the stream name (default: {TODO_STREAM})",
+    )
+    parser.add_argument("--group", default="inbox", help="the group id (default: inbox)")
+    parser.add_argument("--item", metavar="ID", help="show only this item of the group")
     parser.add_argument("--sort", metavar="KEY", help="order the rows by this item field")
     parser.add_argument(
+        "--ai-group",
         "--openai-group",
-        metavar="TRACE_ID",
-        help="follow the AI message openai/<TRACE_ID>/message",
+        metavar="GROUP",
+        help="the AI panel follows the newest item of this group of --ai-stream "
+        f"(default: {DEMO_AI_GROUP!r} with --demo, else no panel)",
+    )
+    parser.add_argument(
+        "--ai-item",
+        metavar="ID",
+        help="the AI panel follows this one item of --ai-group instead of the newest",
+    )
+    parser.add_argument(
+        "--ai-stream",
+        metavar="NAME",
+        default=DEFAULT_AI_STREAM,
+        help=f"the stream of the AI panel (default: {DEFAULT_AI_STREAM})",
     )
     parser.add_argument(
         "--demo",
@@ -98,11 +98,37 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--fps",
+        metavar="N",
         type=int,
         default=DEFAULT_FPS,
-        help=f"screen updates per second (default {DEFAULT_FPS})",
+        help=f"screen updates per second (default: {DEFAULT_FPS})",
     )
     return parser
+
+
+def _check_token(parser: argparse.ArgumentParser, url: str, token: str | None, auth: str) -> None:
+    """The client's own checks (URL, token characters), reworded for a command line."""
+    try:
+        AsyncStreamClient(url, token=token, auth=auth)  # type: ignore[arg-type]
+    except ValueError as exc:
+        _token_error(parser, exc, url, token, auth)
+
+
+def _token_error(
+    parser: argparse.ArgumentParser, exc: ValueError, url: str, token: str | None, auth: str
+) -> NoReturn:
+    if auth == "subprotocol" and token:
+        try:  # the client's rule decides; this only finds which way would work
+            AsyncStreamClient(url, token=token, auth="header")
+        except ValueError:
+            pass
+        else:
+            parser.error(
+                "--token holds characters that cannot travel as a WebSocket subprotocol "
+                "(--auth subprotocol, the default): use --auth header "
+                "(Authorization: Bearer) or --auth query (?authToken=)"
+            )
+    parser.error(f"--token: {exc}")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -122,13 +148,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     if not 1 <= args.fps <= 120:
         parser.error("--fps must be between 1 and 120")
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
-    try:  # the client's own checks (URL, token characters), before the screen takes over
-        AsyncStreamClient(url, token=token, auth=args.auth)
-    except ValueError as exc:
-        parser.error(str(exc))
-    openai_group = args.openai_group
-    if openai_group is None and args.demo:
-        openai_group = DEMO_OPENAI_GROUP
+    _check_token(parser, url, token, args.auth)
+    ai_group = args.ai_group
+    if ai_group is None and args.demo:
+        ai_group = DEMO_AI_GROUP
+    if args.ai_item is not None and ai_group is None:
+        parser.error("--ai-item names an item of --ai-group: give --ai-group too")
     return Options(
         url=url,
         http_url=args.http_url,
@@ -138,16 +163,24 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         group=args.group,
         item=args.item,
         sort=args.sort,
-        openai_group=openai_group,
+        ai_stream=args.ai_stream,
+        ai_group=ai_group,
+        ai_item=args.ai_item,
         demo=args.demo,
         fps=args.fps,
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the app; return the process exit status."""
+    """Run the app; return the process exit status (2: bad arguments or no tui extra)."""
     options = parse_args(argv)
-    from .app import MotiaTui  # textual is imported only once the arguments are fine
+    try:  # Textual is imported only once the arguments are fine
+        from .app import MotiaTui
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] not in _TUI_MODULES:
+            raise
+        print(MISSING_EXTRA, file=sys.stderr)
+        return 2
 
     # Nothing may write to the terminal under the app: library and server logs go to its log.
     logging.getLogger().addHandler(logging.NullHandler())

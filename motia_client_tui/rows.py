@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 MAX_CELL_CHARS = 60
-MAX_DESCRIPTION_CHARS = 40
+MAX_DESCRIPTION_CHARS = 200  # the table cuts it to the column's width, with an ellipsis
 Row = tuple[str, Any]
 """One row: the item id and the item (a mapping, normally)."""
 
@@ -107,7 +107,8 @@ def _id_column() -> Column:
 
 
 def _todo_description(_: str, item: Any) -> Text:
-    text = Text(compact(_field(item, "description"), MAX_DESCRIPTION_CHARS))
+    description = compact(_field(item, "description"), MAX_DESCRIPTION_CHARS)
+    text = Text(description, no_wrap=True, overflow="ellipsis")
     if _field(item, "completedAt"):
         text.stylize("dim")
     return text
@@ -143,17 +144,22 @@ def generic_columns(keys: Iterable[str]) -> list[Column]:
 
 
 class Columns:
-    """The table's columns; for streams without a fixed layout they grow as fields appear."""
+    """The table's columns; for streams without a fixed layout they grow as fields appear.
 
-    def __init__(self, fixed: Sequence[Column] | None = None) -> None:
+    ``flex`` names the column that takes the width the others leave (its cells
+    are cut with an ellipsis), so that every column fits a narrow terminal.
+    """
+
+    def __init__(self, fixed: Sequence[Column] | None = None, flex: str | None = None) -> None:
         self.fixed = fixed is not None
+        self.flex = flex
         self.columns: list[Column] = list(fixed) if fixed is not None else [_id_column()]
         self._keys = {column.key for column in self.columns}
 
     @classmethod
     def for_stream(cls, stream: str) -> Columns:
         """Todo columns for the ``todo`` stream, growing generic ones for any other."""
-        return cls(todo_columns()) if stream == "todo" else cls()
+        return cls(todo_columns(), flex="description") if stream == "todo" else cls()
 
     def discover(self, items: Iterable[Any]) -> list[Column]:
         """Add columns for fields not seen before; return the new ones (none when fixed)."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
@@ -26,7 +27,8 @@ from textual.widgets.data_table import CellDoesNotExist
 
 from motia_client import ConnectionState
 
-from .rows import Columns, Row, compact, plan
+from .rows import Columns, Row, plan
+from .todos import check_due_date
 
 __all__ = [
     "AddTodoScreen",
@@ -40,6 +42,7 @@ __all__ = [
 ]
 
 REBUILD_MIN_REMOVALS = 64  # below this, removing rows one by one is cheaper than a rebuild
+FLEX_MIN, FLEX_MAX = 10, 80  # the flexible column's width (the todo description)
 
 
 class LiveTable(DataTable[Text]):
@@ -51,6 +54,10 @@ class LiveTable(DataTable[Text]):
     DataTable redraws every visible cell after any change (its render caches
     are keyed on a table-wide update counter), so :attr:`render_cost` keeps a
     moving average of how long a redraw takes: the app uses it to pace updates.
+
+    The flexible column (``columns.flex``, the todo description) gets the width
+    the other columns leave, so that every column shows without scrolling; it is
+    fitted again when the table is resized or another column grows.
     """
 
     def __init__(self, columns: Columns, *, id: str | None = None) -> None:
@@ -60,6 +67,7 @@ class LiveTable(DataTable[Text]):
         self._items: dict[str, Any] = {}  # id -> the item object shown
         self._cells: dict[str, tuple[Text, ...]] = {}  # id -> the cells in the table
         self.render_cost = 0.0  # seconds per redraw, a moving average
+        self.flex_width: int | None = None  # the flexible column's width, once fitted
 
     def render_lines(self, crop: Region) -> list[Strip]:
         """Draw (as DataTable does), measuring how long it takes."""
@@ -73,8 +81,38 @@ class LiveTable(DataTable[Text]):
 
     def on_mount(self) -> None:
         """Create the initial columns."""
+        self._add_columns()
+
+    def on_resize(self) -> None:
+        """Fit the flexible column to the new width."""
+        self._fit()
+
+    def _add_columns(self) -> None:
         for column in self.spec.columns:
-            self.add_column(column.label, key=column.key)
+            width = self.flex_width if column.key == self.spec.flex else None
+            self.add_column(column.label, key=column.key, width=width)
+
+    def _fit(self) -> None:
+        """Give the flexible column what the others leave; rebuild when that changes."""
+        flex = self.spec.flex
+        if flex is None or self.size.width == 0:
+            return
+        others = sum(
+            column.get_render_width(self) for key, column in self.columns.items() if key != flex
+        )
+        room = self.size.width - self.styles.scrollbar_size_vertical - others
+        width = max(FLEX_MIN, min(FLEX_MAX, room - 2 * self.cell_padding))
+        if width == self.flex_width:
+            return
+        self.flex_width = width
+        selected = self.selected_id
+        rows = [(row_id, self._items[row_id]) for row_id in self._order]
+        self.clear(columns=True)
+        self._add_columns()
+        self._order, self._items, self._cells = [], {}, {}
+        self._apply([], [], [row_id for row_id, _ in rows], dict(rows))
+        if selected is not None and selected in self._cells:
+            self.move_cursor(row=self.get_row_index(selected), animate=False)
 
     @property
     def shown_ids(self) -> list[str]:
@@ -114,6 +152,8 @@ class LiveTable(DataTable[Text]):
             index = self.get_row_index(selected)
             if index != self.cursor_row:
                 self.move_cursor(row=index, animate=False)
+        if diff.added or diff.changed:  # another column may have grown: fit once it has
+            self.call_after_refresh(self._fit)
         return True
 
     def _grow_columns(self, items: list[Any]) -> None:
@@ -220,40 +260,40 @@ class ConnectionIndicator(Static):
 
 
 class AiPanel(VerticalScroll):
-    """The AI message, growing token by token; scrolled to its end as it grows."""
+    """The AI answer, growing token by token; scrolled to its end as it grows.
+
+    ``source`` is what it follows (``stream/group``: the group's newest item,
+    or ``stream/group/item``); the title names the item shown.
+    """
 
     def __init__(self, source: str | None, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.source = source
         self.message = ""
-        self._body = Static(self._placeholder(), markup=False, id="ai-body")
-
-    def _placeholder(self) -> str:
-        if self.source is None:
-            return "Follow an AI message with --openai-group TRACE_ID."
-        return "Waiting for the message…"
+        self.item_id: str | None = None
+        self._body = Static("Waiting for an answer…", markup=False, id="ai-body")
 
     def compose(self) -> ComposeResult:
-        """The message text."""
+        """The answer's text."""
         yield self._body
 
     def on_mount(self) -> None:
-        """Title the panel after the item it follows."""
-        self.border_title = f"AI · {self.source}" if self.source else "AI message"
+        """Title the panel after what it follows."""
+        self.border_title = f"AI · {self.source}" if self.source else "AI"
 
-    def show(self, item: Any) -> None:
-        """Show the item's ``message`` (or the item as JSON when it has none)."""
-        if item is None:
-            message = ""
-        elif isinstance(item, dict) and isinstance(item.get("message"), str):
-            message = item["message"]
-        else:
-            message = compact(item, 10_000)
-        if message == self.message:
+    def show(self, item_id: str | None, text: str) -> None:
+        """Show ``text``, the answer of item ``item_id`` (``None``: no item yet)."""
+        if item_id != self.item_id:
+            self.item_id = item_id
+            where = self.source or ""
+            if item_id is not None and not where.endswith(f"/{item_id}"):
+                where = f"{where}/{item_id}"
+            self.border_title = f"AI · {where}"
+        if text == self.message:
             return
-        self.message = message
-        self._body.update(Text(message) if message else self._placeholder())
-        self.border_subtitle = f"{len(message)} chars"
+        self.message = text
+        self._body.update(Text(text) if text else "Waiting for an answer…")
+        self.border_subtitle = f"{len(text)} chars"
         self.scroll_end(animate=False)
 
 
@@ -266,6 +306,8 @@ class EventLog(RichLog):
 
     :meth:`post` may be called at any rate (on the app's thread): lines wait in
     a bounded buffer, and :meth:`flush` writes them, saying how many were dropped.
+    A custom event takes one line, cut to the log's width; info and errors wrap.
+    The subtitle counts the state echoes that were hidden (:meth:`count_echoes`).
     """
 
     BUFFER = 200
@@ -276,12 +318,20 @@ class EventLog(RichLog):
         self._pending: deque[tuple[str, Kind, str]] = deque(maxlen=self.BUFFER)
         self._posted = 0
         self._written = 0
+        self.echoes = 0
         self.history: deque[tuple[Kind, str]] = deque(maxlen=500)  # what was written, for tests
 
     def post(self, kind: Kind, message: str) -> None:
         """Queue one line."""
         self._pending.append((self._clock(), kind, message))
         self._posted += 1
+
+    def count_echoes(self, total: int) -> None:
+        """Say in the subtitle that ``total`` state echoes were hidden."""
+        if total == self.echoes:
+            return
+        self.echoes = total
+        self.border_subtitle = f"{total} state echo{'' if total == 1 else 'es'} hidden"
 
     def flush(self) -> None:
         """Write the queued lines."""
@@ -295,6 +345,8 @@ class EventLog(RichLog):
             self.write(Text(f"… {dropped} lines dropped", style="dim italic"))
         for stamp, kind, message in lines:
             line = Text(f"{stamp} ", style="dim")
+            if kind == "event":
+                line.no_wrap, line.overflow = True, "ellipsis"
             line.append(message, style=_STYLES[kind])
             self.write(line)
             self.history.append((kind, message))
@@ -310,9 +362,26 @@ class TodoDraft:
 
 
 class AddTodoScreen(ModalScreen[TodoDraft | None]):
-    """A small dialog: a description, an optional due date; enter adds, escape cancels."""
+    """A small dialog: a description, an optional due date; enter adds, escape cancels.
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    Keys typed in one burst with the ``a`` that opens it (a paste in a terminal
+    without bracketed paste, a fast typist) reach the screen before its fields
+    can take focus: they are kept and replayed, in order, once they can. A
+    bracketed paste of ``description<TAB>due date`` fills both fields.
+    """
+
+    # Priority bindings act as the key arrives, before the keys behind it are handed to a
+    # field: "description<TAB>due<ENTER>" typed in one burst fills both fields.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("tab", "app.focus_next", show=False, priority=True),
+        Binding("shift+tab", "app.focus_previous", show=False, priority=True),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._early: list[tuple[str, str | None]] = []  # keys that came before the fields
+        self._answered = False
 
     def compose(self) -> ComposeResult:
         """The dialog."""
@@ -320,19 +389,89 @@ class AddTodoScreen(ModalScreen[TodoDraft | None]):
             yield Label("New todo")
             yield Input(placeholder="description", id="description")
             yield Input(placeholder="due date (optional), e.g. 2026-01-31", id="due")
-            yield Label("enter: add · escape: cancel", classes="hint")
+            yield Label("", id="add-error", classes="error", markup=False)
+            yield Label("enter: add · tab: next field · escape: cancel", classes="hint")
+
+    def on_mount(self) -> None:
+        """Focus the description, then replay the keys that came first."""
+        self.set_focus(self.query_one("#description", Input))
+        early, self._early = self._early, []
+        for key, character in early:
+            self._replay(key, character)
+
+    def on_key(self, event: events.Key) -> None:
+        """Keep keys that arrive before a field has focus; give stray characters to the field."""
+        focused = self.focused
+        if not isinstance(focused, Input):
+            self._early.append((event.key, event.character))
+        elif event.is_printable and event.character is not None:
+            # A character no field took: it was sent here before the field had focus.
+            focused.insert_text_at_cursor(event.character)
+        else:
+            return
+        event.stop()
+        event.prevent_default()
+
+    def _replay(self, key: str, character: str | None) -> None:
+        focused = self.focused
+        if self._answered:
+            return
+        if key == "escape":
+            self.action_cancel()
+        elif key == "tab":
+            self.focus_next()
+        elif key == "shift+tab":
+            self.focus_previous()
+        elif key == "enter":
+            self._submit()
+        elif not isinstance(focused, Input):
+            return
+        elif key == "backspace":
+            focused.action_delete_left()
+        elif character is not None and character.isprintable():
+            focused.insert_text_at_cursor(character)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """Split a pasted ``description<TAB>due`` over the two fields; clear a stale error."""
+        self.query_one("#add-error", Label).update("")
+        if event.input.id != "description" or "\t" not in event.value:
+            return
+        description, _, due = event.value.partition("\t")
+        due_input = self.query_one("#due", Input)
+        event.input.value = description
+        due_input.value = due.replace("\t", " ").strip()
+        self.set_focus(due_input)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        """Add the todo, unless the description is empty."""
+        """Add the todo, unless the description is empty or the due date is no date."""
         event.stop()
-        description = self.query_one("#description", Input).value.strip()
-        if not description:
-            self.query_one("#description", Input).focus()
-            self.app.bell()
+        self._submit()
+
+    def _submit(self) -> None:
+        if self._answered:
             return
-        due = self.query_one("#due", Input).value.strip() or None
+        description_input = self.query_one("#description", Input)
+        description = description_input.value.strip()
+        if not description:
+            self._refuse("a todo needs a description", description_input)
+            return
+        due_input = self.query_one("#due", Input)
+        try:
+            due = check_due_date(due_input.value)
+        except ValueError as exc:
+            self._refuse(str(exc), due_input)
+            return
+        self._answered = True
         self.dismiss(TodoDraft(description, due))
+
+    def _refuse(self, message: str, field: Input) -> None:
+        """Say what is wrong under the fields; send nothing."""
+        self.query_one("#add-error", Label).update(message)
+        self.set_focus(field)
+        self.app.bell()
 
     def action_cancel(self) -> None:
         """Close without adding."""
-        self.dismiss(None)
+        if not self._answered:
+            self._answered = True
+            self.dismiss(None)

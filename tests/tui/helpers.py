@@ -11,7 +11,7 @@ from textual.pilot import Pilot
 
 from motia_client import ConnectRequest, MotiaConnectionError, ReconnectPolicy, Transport
 from motia_client_tui.app import MotiaTui
-from motia_client_tui.cli import Options
+from motia_client_tui.options import Options
 
 SIZE = (120, 36)
 FAST_RECONNECT = ReconnectPolicy(initial=0.05, factor=2.0, cap=0.2, jitter=False)
@@ -78,10 +78,56 @@ class FakeServer:
         return _FakeSocket(self)
 
 
+class ScriptedServer(FakeServer):
+    """A :class:`FakeServer` whose test pushes frames to every socket, in the order given.
+
+    It stands in for a Motia 0.17 server where the stub cannot: frames the test
+    writes by hand, such as the state-echo custom events of its Redis adapter.
+    """
+
+    def __init__(self, rooms: dict[tuple[str, ...], Any]) -> None:
+        super().__init__(rooms)
+        self.sockets: list[_FakeSocket] = []
+        self.clock = 1_767_605_400_000
+
+    async def connect(self, request: ConnectRequest) -> Transport:
+        """The transport factory: remembers each socket."""
+        sock = _FakeSocket(self)
+        self.sockets.append(sock)
+        return sock
+
+    def frame(self, stream: str, group: str, item_id: str | None, event: dict[str, Any]) -> None:
+        """Send one envelope with ``event`` (a later timestamp each time) to every socket."""
+        self.clock += 1
+        envelope = {
+            "timestamp": self.clock,
+            "streamName": stream,
+            "groupId": group,
+            "id": item_id,
+            "event": event,
+        }
+        for sock in self.sockets:
+            sock.push(json.dumps(envelope))
+
+    def state(self, kind: str, stream: str, group: str, item: dict[str, Any]) -> None:
+        """A real state frame: ``create``, ``update`` or ``delete`` of ``item``."""
+        self.frame(stream, group, item["id"], {"type": kind, "data": item})
+
+    def custom(self, stream: str, group: str, event_type: str, data: Any) -> None:
+        """A custom event (Motia 0.17's state echo is one, with type create/update/delete)."""
+        item_id = data.get("id") if isinstance(data, dict) else None
+        self.frame(
+            stream, group, item_id, {"type": "event", "event": {"type": event_type, "data": data}}
+        )
+
+
 class _FakeSocket:
     def __init__(self, server: FakeServer) -> None:
         self._server = server
         self._inbox: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def push(self, frame: str) -> None:
+        self._inbox.put_nowait(frame)
 
     async def send(self, text: str) -> None:
         message = json.loads(text)

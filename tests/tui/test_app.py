@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from motia_client import ConnectionState
-from server_stub import StubServer
+from server_stub import StubServer, textgen
 from tests.tui.helpers import SIZE, log_lines, make_app, todo, wait_until
 
 
@@ -220,9 +220,9 @@ async def test_a_refused_join_is_shown(stub: StubServer) -> None:
 
 
 async def test_the_ai_panel_grows_token_by_token(stub: StubServer) -> None:
-    app = make_app(stub.ws_url, openai_group="trace-1")
+    app = make_app(stub.ws_url, ai_group="trace-1")
     async with app.run_test(size=SIZE) as pilot:
-        assert app.ai_panel.border_title == "AI · openai/trace-1/message"
+        assert app.ai_panel.border_title == "AI · openai/trace-1"
         await wait_until(pilot, lambda: app.client is not None and app.client.is_connected)
         seen: list[str] = []
         written = ""
@@ -240,18 +240,74 @@ async def test_the_ai_panel_grows_token_by_token(stub: StubServer) -> None:
             "Motia streams push state.",
         ]
         assert app.ai_panel.border_subtitle == f"{len(written)} chars"
+        assert app.ai_panel.border_title == "AI · openai/trace-1/message"
 
 
-async def test_the_open_ai_flow_fills_the_panel(stub: StubServer) -> None:
+async def test_the_open_ai_flow_fills_the_panel_token_by_token(stub: StubServer) -> None:
     """POST /open-ai returns the trace id; the flow then writes the answer token by token."""
     import httpx
 
     async with httpx.AsyncClient(base_url=stub.http_url) as http:
-        created = (await http.post("/open-ai", json={"message": "hello"})).json()
-    trace_id = created["traceId"]
-    app = make_app(stub.ws_url, openai_group=trace_id)
+        answer = await http.post("/open-ai", params={"delay_ms": 60}, json={"message": "hi"})
+    trace_id = answer.json()["traceId"]
+    full = textgen.reply("hi")
+    assert len(textgen.tokens(full)) >= 20
+    app = make_app(stub.ws_url, ai_group=trace_id)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: len(app.ai_panel.message) > 20, timeout=10)
+        lengths: list[int] = []
+
+        def done() -> bool:
+            if not lengths or lengths[-1] != len(app.ai_panel.message):
+                lengths.append(len(app.ai_panel.message))
+            return app.ai_panel.message == full
+
+        await wait_until(pilot, done, timeout=20, what="the full answer")
+        assert len(set(lengths)) >= 4, lengths  # it grew in steps, not in one go
+        assert lengths == sorted(lengths)
+        assert app.ai_panel.border_title == f"AI · openai/{trace_id}/message"
+
+
+async def test_the_ai_panel_follows_a_new_item_per_answer(stub: StubServer) -> None:
+    """The real Motia 0.17 app writes each answer as a new item openai/openai/<uuid>."""
+    await stub.store.set("openai", "openai", "a-old", {"id": "a-old", "message": "old answer"})
+    app = make_app(stub.ws_url, ai_group="openai")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.ai_panel.message == "old answer", what="the synced one")
+        assert app.ai_panel.border_title == "AI · openai/openai/a-old"
+        for answer_id, tokens in (
+            ("7f3c-first", ("Motia ", "streams ", "push ", "state.")),
+            ("c41d-second", ("Each ", "answer ", "is ", "a ", "new ", "item.")),
+        ):
+            written = ""
+            for token in tokens:
+                written += token
+                item = {"id": answer_id, "message": written, "_createdAt": 1_767_605_400_000}
+                await stub.store.set("openai", "openai", answer_id, item)
+                await wait_until(
+                    pilot, lambda text=written: app.ai_panel.message == text, what=repr(written)
+                )
+                assert app.ai_panel.border_title == f"AI · openai/openai/{answer_id}"
+        assert app.ai_panel.message == "Each answer is a new item."
+        assert app.ai_panel.border_subtitle == "26 chars"
+        # An update of an older answer does not take the panel back to it.
+        await stub.store.set("openai", "openai", "a-old", {"id": "a-old", "message": "edited"})
+        await pilot.pause(0.2)
+        assert app.ai_panel.message == "Each answer is a new item."
+        # When the followed answer is deleted, the newest remaining one is shown.
+        await stub.store.delete("openai", "openai", "c41d-second")
+        await wait_until(pilot, lambda: app.ai_panel.message == "Motia streams push state.")
+
+
+async def test_the_ai_panel_follows_a_given_item(stub: StubServer) -> None:
+    await stub.store.set("openai", "openai", "one", {"id": "one", "message": "the first"})
+    app = make_app(stub.ws_url, ai_group="openai", ai_item="one")
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.ai_panel.border_title == "AI · openai/openai/one"
+        await wait_until(pilot, lambda: app.ai_panel.message == "the first", what="the item")
+        await stub.store.set("openai", "openai", "two", {"id": "two", "message": "newer"})
+        await stub.store.set("openai", "openai", "one", {"id": "one", "message": "the first!"})
+        await wait_until(pilot, lambda: app.ai_panel.message == "the first!", what="the update")
+        assert app.ai_panel.border_title == "AI · openai/openai/one"
 
 
 async def test_custom_events_land_in_the_log(stub: StubServer) -> None:
@@ -321,7 +377,7 @@ async def test_q_quits_and_closes_everything(stub: StubServer) -> None:
 
 
 async def test_demo_mode_starts_its_own_server_and_stops_it() -> None:
-    app = make_app("ws://unused.invalid", demo=True, openai_group="demo")
+    app = make_app("ws://unused.invalid", demo=True, ai_group="demo")
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: app.table.row_count >= 1, timeout=10, what="demo todos")
         assert app.indicator.text.startswith("● connected to ws://127.0.0.1:")
@@ -329,3 +385,12 @@ async def test_demo_mode_starts_its_own_server_and_stops_it() -> None:
         stub = app._stub
         assert stub is not None
     assert stub._serve_task is None  # stopped with the app
+
+
+async def test_a_stream_the_server_does_not_have_is_shown_as_refused(stub: StubServer) -> None:
+    app = make_app(stub.ws_url, stream="todos")  # a typo of todo
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.indicator.text.startswith("✖ refused"))
+        assert "todos/inbox" in app.indicator.text
+        assert any("todos" in line and "not found" in line for line in log_lines(app, "error"))
+        assert app.table.row_count == 0

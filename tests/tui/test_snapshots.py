@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
 from tests.tui.helpers import FakeServer, make_app, wait_until
 
 URL = "ws://motia.test:3000"
-SIZE = (120, 32)
+SIZE = (80, 24)  # the default terminal
+LARGE = (160, 48)
 TODOS = [
     {
         "id": "todo-1",
@@ -42,12 +44,12 @@ MESSAGE = (
 )
 ROOMS: dict[tuple[str, ...], Any] = {
     ("todo", "inbox"): TODOS,
-    ("openai", "trace-1", "message"): {"message": MESSAGE},
+    ("openai", "trace-1"): [{"id": "message", "message": MESSAGE}],
 }
 
 
 def live_app() -> Any:
-    return make_app(URL, transport=FakeServer(ROOMS).connect, openai_group="trace-1")
+    return make_app(URL, transport=FakeServer(ROOMS).connect, ai_group="trace-1")
 
 
 async def until_synced(pilot: Pilot[Any]) -> None:
@@ -58,18 +60,19 @@ async def until_synced(pilot: Pilot[Any]) -> None:
     await wait_until(pilot, lambda: len(app.events.history) >= 1, what="the log line")
 
 
-def test_main_screen(snap_compare: Any) -> None:
-    assert snap_compare(live_app(), terminal_size=SIZE, run_before=until_synced)
+@pytest.mark.parametrize("size", [SIZE, LARGE], ids=["80x24", "160x48"])
+def test_main_screen(snap_compare: Any, size: tuple[int, int]) -> None:
+    assert snap_compare(live_app(), terminal_size=size, run_before=until_synced)
 
 
 def test_cursor_on_the_second_row(snap_compare: Any) -> None:
     assert snap_compare(live_app(), terminal_size=SIZE, run_before=until_synced, press=["down"])
 
 
-def test_add_dialog(snap_compare: Any) -> None:
+def test_add_dialog_refusing_a_due_date(snap_compare: Any) -> None:
     async def open_dialog(pilot: Pilot[Any]) -> None:
         await until_synced(pilot)
-        await pilot.press("a", *"Buy oat milk")
+        await pilot.press("a", *"Buy oat milk", "tab", *"friday", "enter")
         for field in pilot.app.screen.query(Input):
             field.cursor_blink = False
 
@@ -86,7 +89,7 @@ def test_unreachable_server(snap_compare: Any) -> None:
     assert snap_compare(app, terminal_size=SIZE, run_before=until_failed)
 
 
-def test_other_stream_columns(snap_compare: Any) -> None:
+def test_other_stream_columns_and_no_todo_keys(snap_compare: Any) -> None:
     rooms = {("stats", "todo"): [{"id": "counters", "created": 12, "deleted": 3, "_at": 1}]}
     app = make_app(URL, transport=FakeServer(rooms).connect, stream="stats", group="todo")
 
