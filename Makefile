@@ -5,8 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 PACKAGES := motia_client motia_client_tui server_stub
+SOURCES := pyproject.toml $(shell find $(PACKAGES) -name '*.py' -o -name '*.tcss' -o -name py.typed)
+# The release wheel, its core compiled with mypyc (pyproject.toml says which modules),
+# installed (not editable) in its own venv: `make test` runs the suite once, on it.
+COMPILED := .venv-compiled
 
-.PHONY: demo test lint typecheck pytest install-matrix bench stress install clean
+.PHONY: demo test lint typecheck pytest pytest-compiled wheel install-matrix bench stress install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +43,29 @@ lint: $(VENV)/.stamp-dev
 typecheck: $(VENV)/.stamp-dev
 	$(BIN)/mypy --strict $(PACKAGES)
 
+# The suite on the editable install: pure Python, what a developer edits.
 pytest: $(VENV)/.stamp-dev
 	$(BIN)/pytest
+
+# Built through the sdist (python -m build), so no compiled module lands in the sources.
+dist/.stamp-wheel: $(SOURCES) | $(VENV)/.stamp-dev
+	rm -rf dist
+	HATCH_BUILD_HOOK_ENABLE_MYPYC=true $(BIN)/python -m build --outdir dist . >/dev/null
+	touch $@
+
+wheel: dist/.stamp-wheel
+
+$(COMPILED)/.stamp: dist/.stamp-wheel
+	rm -rf $(COMPILED)
+	$(PYTHON) -m venv $(COMPILED)
+	$(COMPILED)/bin/python -m pip --disable-pip-version-check --quiet install \
+	  "$$(ls dist/*.whl)[all,dev]"
+	touch $@
+
+# The suite on the compiled wheel. --import-mode=append puts the checkout after
+# site-packages, so the tests import the installed package (tests/conftest.py checks).
+pytest-compiled: $(COMPILED)/.stamp $(VENV)/.stamp-system
+	MOTIA_CLIENT_EXPECT=compiled $(COMPILED)/bin/pytest --import-mode=append
 
 # The built wheel in fresh venvs, as users install it: Python 3.10 with no extras,
 # 3.13 with [fast], the dev Python with [all] (tests/install/matrix.py; about 30 s).
@@ -48,9 +73,9 @@ install-matrix: $(VENV)/.stamp-dev
 	$(BIN)/python -m tests.install.matrix
 
 # install-matrix before pytest, so that pytest's summary is the last line.
-test: lint typecheck install-matrix pytest
+test: lint typecheck install-matrix pytest-compiled
 
-bench: $(VENV)/.stamp-dev
+bench: $(VENV)/.stamp-dev $(COMPILED)/.stamp
 	$(BIN)/python -m benchmarks
 	$(BIN)/python -m benchmarks.apply
 	$(BIN)/python -m benchmarks.resync
@@ -59,4 +84,4 @@ stress: $(VENV)/.stamp-dev
 	$(BIN)/python -m tests.reliability.stress
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build
+	rm -rf $(VENV) $(COMPILED) dist .mypy_cache .pytest_cache .ruff_cache build

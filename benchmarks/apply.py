@@ -6,12 +6,13 @@ of PyPI ``motia==1.0.4rc1``), in one process, no sockets, same frames:
 * **pre-decoded**: each side gets the frames already decoded into its own form (ours:
   ``decode_frame`` -> ``StateFrame``; official: the message ``dict``), in batches
   decoded outside the timer and dropped after use, like a client that frees each frame
-  once applied. Ours = ``Room.apply`` (the shared reducer and the subscriber's view,
-  what the router calls per frame); official = ``StreamGroupSubscription.listener(message)``.
+  once applied. Ours = the room's reducer (``GroupState.change``) and the subscriber's
+  view (``GroupView.apply``), what the session does per frame; official =
+  ``StreamGroupSubscription.listener(message)``.
 * **raw**: text frames through each client's receive path, decoding included. Ours =
-  ``AsyncStreamClient``'s per-frame path (``_fanout.Dispatcher.dispatch``, what a
-  transport calls per message); official = ``json.loads`` + ``StreamClient._dispatch``
-  (its ``_receive_loop`` body).
+  ``Session.receive`` with a subscription's sink (what the transport calls per
+  message); official = ``json.loads`` + ``StreamClient._dispatch`` (its
+  ``_receive_loop`` body).
 
 Nobody listens to changes on either side (the official client still rebuilds and, with
 a sort key, re-sorts its item list on every update; ours builds nothing until read).
@@ -47,9 +48,9 @@ from typing import Any
 import orjson
 
 from benchmarks.workload import final_seqs, indices, item_id, make_item
-from motia_client import AsyncStreamClient
 from motia_client._protocol import StateFrame, decode_frame
-from motia_client._rooms import Router
+from motia_client._session import Session
+from motia_client._sink import Sink
 from motia_client._state import GroupState
 from motia_client._views import GroupView
 
@@ -150,42 +151,48 @@ def timed(
 def ours_pre(
     n: int, sort_key: str | None, sync: str, frames: Sequence[str], budget: float
 ) -> tuple[Run, dict[str, Any], list[Any]]:
-    router: Router[str] = Router()
-    router.connection_made()
-    room, view, _ = router.add("bench", STREAM, GROUP, sort_key=sort_key)
-    assert room.apply(ours_decode(sync)) is not None
+    state = GroupState()
+    view: GroupView[Any] = GroupView(state, sort_key)
+    first = ours_decode(sync)
+    view.apply(state.sync(first.timestamp, first.data), None, state.old, state.items)
 
     def apply_chunk(chunk: Sequence[StateFrame]) -> None:
-        apply = room.apply
+        change = state.change
         for frame in chunk:
-            apply(frame)
+            view.before_change()
+            key = frame.key
+            assert key is not None
+            op = change(frame.kind, key, frame.timestamp, frame.data)
+            if op:
+                view.apply(op, key, state.old, frame.data)
 
     run = timed(frames, apply_chunk, budget, ours_decode)
-    assert isinstance(view, GroupView)
-    assert isinstance(room.state, GroupState)
-    return run, room.state.items, list(view.snapshot())
+    return run, state.items, list(view.snapshot())
+
+
+def _spawn(awaitable: Any, what: str) -> None:
+    raise AssertionError("no coroutine listener here")
 
 
 def ours_raw(
     n: int, sort_key: str | None, sync: str, frames: Sequence[str], budget: float
 ) -> tuple[Run, dict[str, Any], list[Any]]:
-    """Text frames through the client's per-frame path (``Dispatcher.dispatch``), no socket."""
-    client = AsyncStreamClient("ws://127.0.0.1:9/unused", reconnect=False)
-    sub = client.subscribe_group(STREAM, GROUP, sort_key=sort_key)
-    router = client._router
-    router.connection_made()  # as if the socket were open: frames are applied
-    client._dispatch(sync)
+    """Text frames through the session's receive (what a transport calls), no socket."""
+    session = Session()
+    sink = Sink(_spawn, "bench")
+    view = sink.view = session.subscribe(sink, STREAM, GROUP, sort_key=sort_key)
+    assert isinstance(view, GroupView)
+    session.connect()
+    session.connection_made(SYNC_TS)  # as if the socket were open: frames are applied
+    session.receive(sync)
 
-    def dispatch(chunk: Sequence[str]) -> None:
-        deliver = client._dispatch
+    def receive(chunk: Sequence[str]) -> None:
+        deliver = session.receive
         for raw in chunk:
             deliver(raw)
 
-    run = timed(frames, dispatch, budget)
-    room = router.room_of(sub)
-    assert room is not None
-    assert isinstance(room.state, GroupState)
-    return run, room.state.items, list(sub.state)
+    run = timed(frames, receive, budget)
+    return run, view.state.items, list(view.snapshot())
 
 
 def dict_floor(
@@ -380,13 +387,13 @@ def report(results: dict[tuple[int, str | None], Cell], official: str, reps: int
     print(f"official = {official}")
     print(
         "pre-decoded: decoding excluded on both sides (ours StateFrame, official dict); "
-        "raw: decoding included on both sides (ours orjson via the client's Dispatcher, official "
+        "raw: decoding included on both sides (ours orjson via the session, official "
         "stdlib json as its _receive does)"
     )
     print()
     print(
         "| N | sort key | ours pre-decoded | official pre-decoded | ours/official "
-        "| ours raw (Dispatcher.dispatch) | official raw (json.loads + _dispatch) | ours/official "
+        "| ours raw (Session.receive) | official raw (json.loads + _dispatch) | ours/official "
         "| dict floor | rules floor |"
     )
     print("|" + "---|" * 10)

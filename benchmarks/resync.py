@@ -1,7 +1,7 @@
 """Resync and memory of a large group (issue 8): ``python -m benchmarks.resync``.
 
 - Resync: the time to apply one group sync frame of N items (the frame a client
-  receives after a reconnect) through ``Router.receive``: decode, key, build the
+  receives after a reconnect) through ``Session.receive``: decode, key, build the
   order with the sort key, replace the state. Measured with the items in the
   server's order (Motia sorts the sync by creation) and shuffled (the sort's
   worst case), median of several runs, CPU time. Also over a group that
@@ -25,7 +25,8 @@ import tracemalloc
 from typing import Any
 
 from motia_client._protocol import loads
-from motia_client._rooms import Router
+from motia_client._session import Session
+from motia_client._sink import Sink
 
 
 def sync_frame(n: int, shuffled: bool, seed: int = 1) -> bytes:
@@ -61,23 +62,27 @@ def sync_frame_cache(n: int) -> bytes:
     return _FRAMES[n]
 
 
-def apply_once(
-    raw: bytes, sort_key: str | None, held: bytes | None = None
-) -> tuple[float, Router[str]]:
-    """Apply one sync to a fresh router (that first applied ``held``, untimed).
+def _spawn(awaitable: Any, what: str) -> None:
+    raise AssertionError("no coroutine listener here")
 
-    Return the CPU seconds it took and the router.
+
+def apply_once(raw: bytes, sort_key: str | None, held: bytes | None = None) -> tuple[float, Sink]:
+    """Apply one sync to a fresh session (that first applied ``held``, untimed).
+
+    Return the CPU seconds it took and the subscriber (its view holds the group).
     """
-    router: Router[str] = Router()
-    router.connection_made()
-    router.add("sub", "todo", "inbox", sort_key=sort_key)
+    session = Session()
+    sink = Sink(_spawn, "sub")
+    sink.view = session.subscribe(sink, "todo", "inbox", sort_key=sort_key)
+    session.connect()
+    session.connection_made(1_763_750_000_000)
     if held is not None:
-        router.receive(held)
+        session.receive(held)
     gc.collect()
     start = time.process_time()
-    router.receive(raw)
+    session.receive(raw)
     elapsed = time.process_time() - start
-    return elapsed, router
+    return elapsed, sink
 
 
 def resync_ms(
@@ -86,10 +91,11 @@ def resync_ms(
     """Median, min and max milliseconds to apply ``raw`` (ordered items read once)."""
     times = []
     for _ in range(runs):
-        elapsed, router = apply_once(raw, sort_key, held)
-        view = router.rooms[("todo", "inbox", None)].members["sub"]
+        elapsed, sink = apply_once(raw, sort_key, held)
+        view = sink.view
+        assert view is not None
         start = time.process_time()
-        items = view.snapshot()  # type: ignore[union-attr]
+        items = view.snapshot()
         len(items[:])  # build the ordered items, as a listener reading them would
         times.append((elapsed + time.process_time() - start) * 1000)
     return statistics.median(times), min(times), max(times)

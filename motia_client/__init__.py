@@ -38,14 +38,10 @@ if typing.TYPE_CHECKING:  # loaded on first use (see __getattr__); seen here by 
     from motia_client._blocking import BlockingSubscription, StreamClient
     from motia_client._client import AsyncStreamClient
     from motia_client._config import ClientOptions
+    from motia_client._feed import ItemChange
     from motia_client._http import AsyncMotiaHttp, MotiaHttp
     from motia_client._session import EventGap
-    from motia_client._subscription import (
-        GroupSubscription,
-        ItemChange,
-        ItemSubscription,
-        Subscription,
-    )
+    from motia_client._subscription import GroupSubscription, ItemSubscription, Subscription
     from motia_client._transport import (
         ConnectRequest,
         PushTransport,
@@ -96,7 +92,7 @@ _LAZY = {
     "ConnectRequest": "motia_client._transport",
     "EventGap": "motia_client._session",
     "GroupSubscription": "motia_client._subscription",
-    "ItemChange": "motia_client._subscription",
+    "ItemChange": "motia_client._feed",
     "ItemSubscription": "motia_client._subscription",
     "MotiaHttp": "motia_client._http",
     "PushTransport": "motia_client._transport",

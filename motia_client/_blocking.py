@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 from motia_client._client import AsyncStreamClient
 from motia_client._config import ClientOptions
 from motia_client._exceptions import ClientClosedError, MotiaError
+from motia_client._feed import ItemChange
 from motia_client._items import Items
 from motia_client._lifecycle import ConnectionState, StateChange
 from motia_client._session import EventGap
-from motia_client._subscription import GroupSubscription, ItemChange, Subscription
+from motia_client._subscription import GroupSubscription, Subscription
 
 if TYPE_CHECKING:
     from pydantic import BaseModel

@@ -27,8 +27,8 @@ from motia_client._exceptions import (
 )
 from motia_client._lifecycle import ConnectionState, StateChange
 from motia_client._listeners import Listeners
-from motia_client._session import Session, Timer, View
-from motia_client._subscription import GroupSubscription, ItemSubscription, Subscription
+from motia_client._session import Session, SubscriberSink, Timer, View
+from motia_client._subscription import GroupSubscription, ItemSubscription
 from motia_client._transport import Transport
 
 if TYPE_CHECKING:
@@ -57,13 +57,14 @@ class AsyncStreamClient:
     def __init__(self, url: str | Sequence[str], **options: Unpack[ClientOptions]) -> None:
         self._config = Config.build(url, options)
         self._url_index = 0
-        self._session = Session(token_callable=callable(self._config.token))
+        self._session = Session(token_callable=callable(self._config.token), wake=self._act)
         self._state_listeners: Listeners[StateListener] = Listeners(self.spawn)
         self._transport: Transport | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timers: set[asyncio.TimerHandle] = set()
         self._send_lock = asyncio.Lock()
+        self._sending: asyncio.Task[None] | None = None  # the latest send: frames go in order
         self._opened: asyncio.Future[None] | None = None
         self._last_token: str | None = None
         self._last_reason: str | None = None  # why the last connection or attempt failed
@@ -205,7 +206,7 @@ class AsyncStreamClient:
 
     def attach(
         self,
-        sink: Subscription[Any],
+        sink: SubscriberSink,
         stream: str,
         group_id: str,
         item_id: str | None,
@@ -215,18 +216,16 @@ class AsyncStreamClient:
         """Subscribe a subscription to its room (``SubscriptionOwner``); return its view."""
         if self.state.is_terminal:
             raise ClientClosedError(f"this client is {self.state.value}; create a new one")
-        view = self._session.subscribe(
+        return self._session.subscribe(
             sink, stream, group_id, item_id, sort_key=sort_key, model=model
         )
-        self._act()
-        return view
 
-    async def detach(self, sink: Subscription[Any]) -> None:
+    async def detach(self, sink: SubscriberSink) -> None:
         """Unsubscribe a subscription; wait until its leave (if any) was sent."""
         self._session.unsubscribe(sink)
-        sending = self._act()
-        if sending is not None:
-            await asyncio.wait((sending,))
+        sending = self._sending
+        if sending is not None and not sending.done():
+            await asyncio.wait((sending,))  # frames go out in order: the leave is in it
 
     # -- the supervisor ---------------------------------------------------------------
 
@@ -314,13 +313,13 @@ class AsyncStreamClient:
         )
         self._settle_opened(None)
         try:
-            self._act()
+            receive = session.receive  # never raises; its outputs wake _act
             start_reading = getattr(transport, "start_reading", None)
             if start_reading is not None:  # a PushTransport: frames arrive by callback
-                start_reading(self._receive)
+                start_reading(receive)
                 await transport.wait_closed()  # type: ignore[attr-defined]
             while True:
-                self._receive(await transport.recv())
+                receive(await transport.recv())
         except MotiaConnectionError as exc:  # FrameTooLarge is a ProtocolError: see below
             error = exc
         except MotiaError as exc:  # a frame over max_size: a setting the user must change
@@ -330,20 +329,9 @@ class AsyncStreamClient:
             healthy = session.healthy
             self._cancel_timers()
             session.connection_lost(error)
-            self._act()
             await self._close_transport()
         logger.info("%s", error)
         return error, healthy
-
-    def _receive(self, raw: str | bytes) -> None:
-        """One frame from the transport: the session applies it; its outputs are carried out."""
-        session = self._session
-        try:
-            session.receive(raw)
-        except Exception:
-            logger.exception("internal error while handling a frame; the frame was skipped")
-        if session.pending:
-            self._act()
 
     async def _token_differs(self) -> bool:
         if not callable(self._config.token):
@@ -386,24 +374,24 @@ class AsyncStreamClient:
 
     # -- carrying out the session's outputs ---------------------------------------------
 
-    def _act(self) -> asyncio.Task[None] | None:
-        """Send the frames, arm the timers and refresh the token the session asks for."""
+    def _act(self) -> None:
+        """Send the frames, arm the timers and refresh the token the session asks for.
+
+        The session calls it (its ``wake``) when an output becomes pending.
+        """
         session = self._session
         if not session.pending:
-            return None
+            return
         frames = session.data_to_send()
-        sending = None
         if frames and self._transport is not None:
-            sending = self.spawn(self._send(self._transport, frames), "send")
+            self._sending = self.spawn(self._send(self._transport, frames), "send")
         timers = session.timers_wanted()
         if timers:
             loop = asyncio.get_running_loop()
             for timer in timers:
                 self._timers.add(loop.call_later(timer.delay, self._fire, timer))
-        if session.refresh_token:
-            session.refresh_token = False
+        if session.take_token_refresh():
             self.spawn(self._refresh_token(), "token refresh")
-        return sending
 
     async def _send(self, transport: Transport, frames: list[str]) -> None:
         async with self._send_lock:  # FIFO: frames go out in the order they were queued
@@ -416,7 +404,6 @@ class AsyncStreamClient:
 
     def _fire(self, timer: Timer) -> None:
         self._session.timer_fired(timer, _now_ms())
-        self._act()
 
     def _cancel_timers(self) -> None:
         for handle in self._timers:
@@ -430,7 +417,6 @@ class AsyncStreamClient:
             await self._close_transport()  # the supervisor reconnects with the new token
         else:
             self._session.keep_token()
-            self._act()
 
     def spawn(self, awaitable: Awaitable[Any], what: str) -> asyncio.Task[None]:
         """Run ``awaitable`` in a task of the client, logging what it raises."""

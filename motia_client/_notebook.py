@@ -68,8 +68,12 @@ class Shown(Protocol):
     stream: str
     group_id: str
     item_id: str | None
-    error: Any
-    closed: bool
+
+    @property
+    def error(self) -> Any: ...
+
+    @property
+    def closed(self) -> bool: ...
 
     @property
     def synced(self) -> bool: ...

@@ -15,7 +15,9 @@ Inputs:
 - ``timer_fired(timer, now_ms)``: a timer the session asked for ran out; the
   client's wall clock comes in with it (and with ``connection_made``).
 
-Outputs (the client checks ``pending`` after each input):
+Outputs (``pending`` says there are some; the ``wake`` callback, if given, is called
+when one becomes pending, so that a client can hand each received frame straight to
+:meth:`Session.receive`):
 
 - :meth:`data_to_send`: the frames to send, in order;
 - :meth:`timers_wanted`: the timers to arm (a stale one is ignored when it fires);
@@ -52,6 +54,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -207,15 +210,23 @@ class Session:
 
     ``dialect`` pins a server dialect; by default each connection's is learned
     from its first frame. ``token_callable`` says whether the client can ask for
-    a fresh token (which turns on refusal probation after a reconnect).
+    a fresh token (which turns on refusal probation after a reconnect). ``wake``
+    is called when an output becomes pending (it may read the outputs at once).
     """
 
-    def __init__(self, *, dialect: Dialect | None = None, token_callable: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        dialect: Dialect | None = None,
+        token_callable: bool = False,
+        wake: Callable[[], object] | None = None,
+    ) -> None:
         self.state = ConnectionState.IDLE
         self.rooms: dict[RoomKey, Room] = {}
         self.refresh_token = False  # output: every join refused after a reconnect
         self.healthy = False
         self.pending = False  # output: frames to send, timers wanted or a token refresh
+        self._wake = wake
         self._pinned = dialect
         self._dialect: Dialect | None = dialect
         self._token_callable = token_callable
@@ -324,23 +335,39 @@ class Session:
     def data_to_send(self) -> list[str]:
         """The frames to send now, in order (and forget them)."""
         frames, self._outgoing = self._outgoing, []
-        self.pending = bool(self._timers) or self.refresh_token
+        self._settle_pending()
         return frames
 
     def timers_wanted(self) -> list[Timer]:
         """The timers to arm now (and forget them)."""
         timers, self._timers = self._timers, []
-        self.pending = bool(self._outgoing) or self.refresh_token
+        self._settle_pending()
         return timers
+
+    def take_token_refresh(self) -> bool:
+        """Whether the client must ask for a fresh token now (the request is then taken)."""
+        wanted, self.refresh_token = self.refresh_token, False
+        self._settle_pending()
+        return wanted
+
+    def _settle_pending(self) -> None:
+        self.pending = bool(self._outgoing) or bool(self._timers) or self.refresh_token
 
     def _send(self, frame: str) -> None:
         if self._connected:
             self._outgoing.append(frame)
-            self.pending = True
+            self._output()
 
     def _want(self, kind: str, delay: float) -> None:
         self._timers.append(Timer(kind, delay, self._generation))
-        self.pending = True
+        self._output()
+
+    def _output(self) -> None:
+        """An output is pending: say so (once, until the outputs are read)."""
+        if not self.pending:
+            self.pending = True
+            if self._wake is not None:
+                self._wake()
 
     def _join(self, room: Room) -> None:
         frame, room.sub_id = encode_join(room.stream, room.group, room.item_id)
@@ -476,20 +503,27 @@ class Session:
     # -- receiving ------------------------------------------------------------------------
 
     def receive(self, raw: str | bytes) -> None:
-        """Apply one frame from the server and tell the subscribers it concerns."""
-        frame = decode_frame(raw, self._latest)
-        kind = type(frame)
-        if kind is StateFrame:
-            self._state_frame(raw, frame)  # type: ignore[arg-type]
-        elif kind is CustomEvent:
-            self._custom_event(raw, frame)  # type: ignore[arg-type]
-        elif kind is Refusal:
-            self._refusal(frame)  # type: ignore[arg-type]
-        else:
-            malformed: MalformedFrame = frame  # type: ignore[assignment]
-            logger.warning(
-                "ignored a malformed frame (%s): %s", malformed.reason, malformed.preview
-            )
+        """Apply one frame from the server and tell the subscribers it concerns.
+
+        Never raises: whatever goes wrong with one frame (a bug, a model whose
+        validator raises) is logged and that frame skipped; the next one is applied.
+        """
+        try:
+            frame = decode_frame(raw, self._latest)
+            kind = type(frame)
+            if kind is StateFrame:
+                self._state_frame(raw, frame)  # type: ignore[arg-type]
+            elif kind is CustomEvent:
+                self._custom_event(raw, frame)  # type: ignore[arg-type]
+            elif kind is Refusal:
+                self._refusal(frame)  # type: ignore[arg-type]
+            else:
+                malformed: MalformedFrame = frame  # type: ignore[assignment]
+                logger.warning(
+                    "ignored a malformed frame (%s): %s", malformed.reason, malformed.preview
+                )
+        except Exception:
+            logger.exception("internal error while handling a frame; the frame was skipped")
 
     def _state_frame(self, raw: str | bytes, frame: StateFrame) -> None:
         if frame.timestamp > self._seen:
@@ -677,7 +711,7 @@ class Session:
             if joined and all(r.refused is not None for r in joined) and not self._refreshed:
                 self._refreshed = True
                 self.refresh_token = True  # every join refused: likely an expired token
-                self.pending = True
+                self._output()
             return
         self._tell_refused(room)
 

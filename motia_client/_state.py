@@ -152,9 +152,14 @@ class GroupState:
             return _REMOVE
         stamps[key] = timestamp
         if old is None:
-            self._tombs.pop(key, None)
-        elif old is data or _same(old, data):
-            return _NONE  # an exact duplicate: no change, nobody notified
+            if key in self._tombs:
+                del self._tombs[key]
+        else:
+            try:
+                if old is data or old == data:
+                    return _NONE  # an exact duplicate: no change, nobody notified
+            except RecursionError:
+                pass  # too deeply nested to compare: a change
         items[key] = data
         self.old = old
         return _UPSERT

@@ -14,9 +14,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from motia_client._exceptions import ItemValidationError
+from motia_client._feed import ChangeKind
 from motia_client._items import Items
 from motia_client._state import GroupState, ItemState, Op
 
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 __all__ = ["ChangeKind", "GroupView", "ItemView", "Items", "Recorded", "sort_rank"]
 
 T = TypeVar("T")
-ChangeKind = Literal["added", "modified", "removed"]
 Recorded = tuple[ChangeKind, str, Any, Any]  # (kind, id, old, new)
 _RESET, _UPSERT, _REMOVE = Op.RESET, Op.UPSERT, Op.REMOVE
 _SORT_VALUE = itemgetter(1)  # the value in a (rank, value, seq, key) index entry
@@ -56,6 +56,19 @@ def sort_rank(value: Any) -> tuple[int, Any]:
         return (2, str(value))
     except RecursionError:  # nested too deeply to print: ranks with the other odd values
         return (2, "")
+
+
+def _entry(value: Any, seq: int, key: str) -> tuple[Any, ...]:
+    """An item's place in the sort index: ``(rank, value, seq, key)`` (see :func:`sort_rank`).
+
+    Typed as a variable-length tuple on purpose: compiled, a fixed-length one is unboxed
+    and boxed again wherever it is stored, and the index and the key map would hold two
+    copies of every entry.
+    """
+    if type(value) is str:  # the usual sort value, without a rank tuple
+        return (1, value, seq, key)
+    rank, shown = sort_rank(value)
+    return (rank, shown, seq, key)
 
 
 class _Validator:
@@ -110,6 +123,10 @@ class ItemView(Generic[T]):
 
     def snapshot(self) -> T | None:
         """The current value (items are immutable snapshots already)."""
+        return self.value
+
+    def frozen(self) -> T | None:
+        """The current value, safe to hand to another task or thread (the same)."""
         return self.value
 
     def refresh(self) -> None:
@@ -198,6 +215,12 @@ class GroupView(Generic[T]):
             items = self._outstanding = Items(self)
         return items
 
+    def frozen(self) -> Items[T]:
+        """The current items in order, fixed now: safe to hand to another task or thread."""
+        items = self.snapshot()
+        items.materialize()
+        return items
+
     def before_change(self) -> None:
         """Call before the shared reducer changes: a snapshot someone holds keeps its items."""
         items = self._outstanding
@@ -271,7 +294,7 @@ class GroupView(Generic[T]):
         for seq, (key, raw) in enumerate(items.items()):
             if valid is not None and key not in valid:
                 continue
-            entries.append((*sort_rank(raw.get(sort_key)), seq, key))
+            entries.append(_entry(raw.get(sort_key), seq, key))
         self._seq = len(items)
         self._sort_keys = {entry[3]: entry for entry in entries}
         entries.sort()
@@ -287,17 +310,15 @@ class GroupView(Generic[T]):
         index = self._index
         if index is None:
             return
-        rank = sort_rank(raw.get(self._sort_key))
         old = self._sort_keys.get(key)
         if old is not None:
-            if old[0] == rank[0] and old[1] == rank[1]:
+            entry = _entry(raw.get(self._sort_key), old[2], key)
+            if old[0] == entry[0] and old[1] == entry[1]:
                 return  # same sort value: the order is unchanged
             index.remove(old)
-            seq = old[2]
         else:
-            seq = self._seq
+            entry = _entry(raw.get(self._sort_key), self._seq, key)
             self._seq += 1
-        entry = (*rank, seq, key)
         self._sort_keys[key] = entry
         index.add(entry)
 

@@ -11,6 +11,7 @@ at N=10,000 does not take minutes. ``None``: the client keeps up, it always gets
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -18,10 +19,43 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 RUNNERS_DIR = Path(__file__).resolve().parent
+ROOT = RUNNERS_DIR.parents[1]
+# The release wheel (core compiled with mypyc), installed by `make wheel-venv`/`make bench`.
+COMPILED_PYTHON = ROOT / ".venv-compiled" / "bin" / "python"
 
 
 def _py(module: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", f"benchmarks.runners.{module}", *extra]
+
+
+def _py_installed(python: Path, module: str, *extra: str) -> list[str]:
+    """Run a runner with ``python``, importing motia_client from its site-packages.
+
+    ``-P`` keeps the checkout off the front of ``sys.path``; it is appended instead, so
+    that ``benchmarks`` is found but the installed ``motia_client`` wins.
+    """
+    code = (
+        f"import runpy, sys; sys.path.append({str(ROOT)!r}); "
+        f"sys.argv[0] = {module!r}; runpy.run_module('benchmarks.runners.{module}', "
+        "run_name='__main__')"
+    )
+    return [str(python), "-P", "-c", code, *extra]
+
+
+# Another build of ours to compare with, side by side (e.g. an older commit's venv).
+BASELINE_PYTHON = Path(os.environ.get("BENCH_BASELINE_PYTHON", "/nonexistent"))
+
+
+def _needs_baseline() -> str | None:
+    if BASELINE_PYTHON.exists():
+        return None
+    return "set BENCH_BASELINE_PYTHON to the python of a venv with another build installed"
+
+
+def _needs_compiled() -> str | None:
+    if COMPILED_PYTHON.exists():
+        return None
+    return "no compiled build: run `make bench` (or `make .venv-compiled/.stamp`) first"
 
 
 def _node(script: str) -> list[str]:
@@ -59,8 +93,22 @@ RUNNERS: dict[str, Runner] = {
         # ---- ours: motia_client (add a variant here: one Runner line) -----------------
         Runner(
             "ours",
-            _py("ours", "--transport", "websockets"),
-            "motia_client.AsyncStreamClient, websockets transport, asyncio loop",
+            _py_installed(COMPILED_PYTHON, "ours", "--transport", "websockets"),
+            "motia_client.AsyncStreamClient, release wheel (core compiled), asyncio loop",
+            missing=_needs_compiled,
+        ),
+        Runner(
+            "ours_baseline",
+            _py_installed(
+                BASELINE_PYTHON, "ours", "--transport", "websockets", "--name", "ours_baseline"
+            ),
+            "motia_client.AsyncStreamClient from $BENCH_BASELINE_PYTHON (another build)",
+            missing=_needs_baseline,
+        ),
+        Runner(
+            "ours_pure",
+            _py("ours", "--transport", "websockets", "--name", "ours_pure"),
+            "motia_client.AsyncStreamClient, pure Python (a plain install), asyncio loop",
         ),
         # ---- the official clients ---------------------------------------------------
         Runner(
@@ -98,4 +146,7 @@ RATIOS: list[tuple[str, str]] = [
     ("ours", "bare_orjson"),
     ("ours", "official_py"),
     ("ours", "official_node"),
+    ("ours_pure", "official_node"),
+    ("ours", "ours_pure"),
+    ("ours", "ours_baseline"),
 ]

@@ -71,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(NAME, argv, _options)
     try:
         from motia_client import AsyncStreamClient
+
+        if args.name == NAME:  # the release wheel: its core must be the compiled one
+            from motia_client import _session
+
+            if not (_session.__file__ or "").endswith((".so", ".pyd")):
+                return unavailable(args.name, f"expected a compiled core: {_session.__file__}")
     except ImportError as exc:
         return unavailable(args.name, f"motia_client.AsyncStreamClient not available yet ({exc})")
     try:

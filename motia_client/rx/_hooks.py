@@ -28,10 +28,11 @@ from motia_client._exceptions import (
     MotiaError,
     SubscriptionRefused,
 )
+from motia_client._feed import ItemChange
 from motia_client._items import Items
 from motia_client._lifecycle import ConnectionState, StateChange
 from motia_client._loop import Bridge
-from motia_client._subscription import ItemChange, Subscription
+from motia_client._subscription import Subscription
 from motia_client.rx._conflate import conflate as conflate_operator
 from motia_client.rx._shared import SharedSource, Sink, Start
 

@@ -179,7 +179,7 @@ def test_close_stops_the_thread_and_ends_the_subscriptions(
     assert threading.active_count() == before
     assert sub.closed
     assert not client._async._state_listeners
-    assert not sub._sub._change_listeners
+    assert not sub._sub._sink.change_listeners
     with pytest.raises(ClientClosedError):
         client.subscribe_group("todo", "inbox")
     with pytest.raises(ClientClosedError):

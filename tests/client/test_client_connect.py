@@ -252,12 +252,12 @@ async def test_close_leaves_no_task_listener_or_socket(
     assert_nothing_left(client)
     for sub in (group, item):
         assert sub.closed
-        assert not sub._change_listeners
-        assert sub._event_listeners == {}
-        assert not sub._error_listeners
+        assert not sub._sink.change_listeners
+        assert sub._sink.event_listeners == {}
+        assert not sub._sink.error_listeners
     with pytest.raises(StopAsyncIteration):
         await anext(changes)
-    assert group._waiters == []
+    assert group._sink.waiters == []
     await server.wait_until(lambda: not server.open_conns)
 
 

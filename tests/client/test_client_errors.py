@@ -9,6 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pydantic
 import pytest
 
 from motia_client import (
@@ -39,33 +40,33 @@ def client_records(caplog: pytest.LogCaptureFixture, level: int) -> list[logging
 async def test_an_internal_error_on_one_frame_skips_that_frame_only(
     server: WsServer, make_client: MakeClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # A bug reached while handling one frame must not stop the reader: the
+    # Something raising while one frame is handled (here a model validator with a bug:
+    # not a ValidationError, so it is nobody's to catch) must not stop the reader: the
     # official Python client's state silently freezes in that case.
+    class Todo(pydantic.BaseModel):
+        id: str
+
+        @pydantic.field_validator("id")
+        @classmethod
+        def buggy(cls, value: str) -> str:
+            if value == "b":
+                raise RuntimeError("a bug in the model")
+            return value
+
     server.store[("todo", "inbox")] = {"a": todo("a")}
     client = make_client(server.url)
     log = StateLog(client)
     async with client:
-        sub = client.subscribe_group("todo", "inbox")
+        sub = client.subscribe_group("todo", "inbox", model=Todo)
         await sub.wait_for(lambda items: len(items) == 1, timeout=WAIT)
-        seen: list[int] = []
-        sub.add_change_listener(lambda items: seen.append(len(items)))
-        real = sub.changed  # what the session calls on its subscriber
-        calls = 0
-
-        def flaky(resync: bool) -> None:
-            nonlocal calls
-            calls += 1
-            if calls == 1:
-                raise RuntimeError("a bug in the core")
-            real(resync)
-
-        sub.changed = flaky  # type: ignore[method-assign]
-        await server.set("todo", "inbox", todo("b"))  # its notification is lost to the bug
+        seen: list[list[str]] = []
+        sub.add_change_listener(lambda items: seen.append([t.id for t in items]))
+        await server.set("todo", "inbox", todo("b"))  # its validation hits the bug
         await server.set("todo", "inbox", todo("c"))
-        items = await sub.wait_for(lambda items: len(items) == 3, timeout=WAIT)
-        assert [t["id"] for t in items] == ["a", "b", "c"]
-        assert seen[-1] == 3  # the reader went on: the next frame was delivered
-        assert 2 not in seen  # the notification of the frame that hit the bug was skipped
+        items = await sub.wait_for(lambda items: len(items) == 2, timeout=WAIT)
+        assert [t.id for t in items] == ["a", "c"]
+        assert seen[-1] == ["a", "c"]  # the reader went on: the next frame was applied
+        assert ["a", "b"] not in seen
         assert client.state is S.OPEN
         assert S.RECONNECTING not in log.states
         assert any("frame was skipped" in r.getMessage() for r in caplog.records)

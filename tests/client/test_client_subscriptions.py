@@ -262,7 +262,7 @@ async def test_changes_yields_the_current_state_then_each_change(
 
         await asyncio.wait_for(follow(), WAIT)
         assert seen == [["a"], ["a", "b"], ["b"]]
-        assert sub._waiters == []
+        assert sub._sink.waiters == []
 
 
 async def test_wait_for_times_out_with_motia_timeout(
@@ -273,7 +273,7 @@ async def test_wait_for_times_out_with_motia_timeout(
         with pytest.raises(MotiaTimeout, match=r"0\.05") as info:
             await sub.wait_for(lambda items: len(items) > 0, timeout=0.05)
         assert isinstance(info.value, TimeoutError)
-        assert sub._waiters == []
+        assert sub._sink.waiters == []
 
 
 async def test_wait_for_leaves_no_iterator_behind(
@@ -283,7 +283,7 @@ async def test_wait_for_leaves_no_iterator_behind(
     async with make_client(server.url) as client:
         sub = client.subscribe_group("todo", "inbox")
         await sub.wait_for(lambda items: len(items) == 1, timeout=WAIT)
-        assert sub._waiters == []
+        assert sub._sink.waiters == []
 
 
 async def test_a_closed_subscription_refuses_new_waits(
