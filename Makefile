@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 PACKAGES := motia_client motia_client_tui server_stub
 
-.PHONY: demo test lint typecheck pytest install-matrix bench stress install clean
+.PHONY: demo test lint typecheck pytest install-matrix bench stress install clean fleet
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,12 +19,21 @@ $(VENV)/.stamp-dev: pyproject.toml motia_client/_version.py | $(BIN)/python $(VE
 	$(PIP) install -e '.[all,dev]'
 	touch $@
 
-# System tools the tests drive for real: tmux (the TUI's real-terminal check).
+# System tools the tests drive for real: tmux (the TUI's real-terminal check) and
+# redis-server (the Redis store and the fleet tests start their own, on a free port).
 $(VENV)/.stamp-system: | $(BIN)/python
 	@command -v tmux >/dev/null 2>&1 || { \
 	  echo "installing tmux (apt-get)"; \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux; } >/dev/null \
 	  || echo "warning: could not install tmux; the real-terminal TUI test will skip"; }
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing redis-server (apt-get)"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; } >/dev/null \
+	  || echo "warning: could not install redis-server; the Redis store and fleet tests will skip"; }
+	touch $@
+
+$(VENV)/.stamp-fleet: pyproject.toml motia_client/_version.py | $(BIN)/python $(VENV)/.stamp-system
+	$(PIP) install -e '.[server,redis]'
 	touch $@
 
 install: $(VENV)/.stamp-dev
@@ -57,6 +66,11 @@ bench: $(VENV)/.stamp-dev
 
 stress: $(VENV)/.stamp-dev
 	$(BIN)/python -m tests.reliability.stress
+
+# Redis and 3 motia-stub instances sharing it (ports 3001-3003), until Ctrl-C; every
+# process is stopped by its PID. FLEET_ARGS passes options: make fleet FLEET_ARGS="--help".
+fleet: $(VENV)/.stamp-fleet
+	$(BIN)/python -m server_stub.fleet $(FLEET_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build
