@@ -467,7 +467,8 @@ class RedisStore:
             try:
                 message = await self._pubsub.get_message(timeout=None)
             except (RedisError, OSError) as exc:
-                self._lost(f"the fan-out connection to Redis failed: {exc}")
+                if self._seen is not None:  # once per outage, not once per retry
+                    self._lost(f"the fan-out connection to Redis failed: {exc}")
                 self._seen = None
                 await asyncio.sleep(delay)
                 delay = min(high, delay * 2)
