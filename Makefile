@@ -10,7 +10,7 @@ SOURCES := pyproject.toml $(shell find $(PACKAGES) -name '*.py' -o -name '*.tcss
 # installed (not editable) in its own venv: `make test` runs the suite once, on it.
 COMPILED := .venv-compiled
 
-.PHONY: demo test lint typecheck pytest pytest-compiled wheel install-matrix bench stress install clean
+.PHONY: demo test lint typecheck pytest pytest-compiled wheel install-matrix bench stress install clean fleet
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,12 +23,21 @@ $(VENV)/.stamp-dev: pyproject.toml motia_client/_version.py | $(BIN)/python $(VE
 	$(PIP) install -e '.[all,dev]'
 	touch $@
 
-# System tools the tests drive for real: tmux (the TUI's real-terminal check).
+# System tools the tests drive for real: tmux (the TUI's real-terminal check) and
+# redis-server (the Redis store and the fleet tests start their own, on a free port).
 $(VENV)/.stamp-system: | $(BIN)/python
 	@command -v tmux >/dev/null 2>&1 || { \
 	  echo "installing tmux (apt-get)"; \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux; } >/dev/null \
 	  || echo "warning: could not install tmux; the real-terminal TUI test will skip"; }
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing redis-server (apt-get)"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; } >/dev/null \
+	  || echo "warning: could not install redis-server; the Redis store and fleet tests will skip"; }
+	touch $@
+
+$(VENV)/.stamp-fleet: pyproject.toml motia_client/_version.py | $(BIN)/python $(VENV)/.stamp-system
+	$(PIP) install -e '.[server,redis]'
 	touch $@
 
 install: $(VENV)/.stamp-dev
@@ -82,6 +91,11 @@ bench: $(VENV)/.stamp-dev $(COMPILED)/.stamp
 
 stress: $(VENV)/.stamp-dev
 	$(BIN)/python -m tests.reliability.stress
+
+# Redis and 3 motia-stub instances sharing it (ports 3001-3003), until Ctrl-C; every
+# process is stopped by its PID. FLEET_ARGS passes options: make fleet FLEET_ARGS="--help".
+fleet: $(VENV)/.stamp-fleet
+	$(BIN)/python -m server_stub.fleet $(FLEET_ARGS)
 
 clean:
 	rm -rf $(VENV) $(COMPILED) dist .mypy_cache .pytest_cache .ruff_cache build

@@ -2,6 +2,7 @@
 
     motia-stub [--host 127.0.0.1] [--port 3000] [--dialect motia|iii] [--token TOKEN]
                [--stream-def NAME ...] [--echo-state-events] [--demo] [--version]
+               [--store memory|redis://HOST:PORT/DB] [--redis-prefix PREFIX]
 
 Logs go to stderr; the token is never printed. SIGINT/SIGTERM stop it cleanly.
 Installed without the ``server`` extra, it says which extra to install and exits 2.
@@ -31,6 +32,15 @@ from .limits import (
 )
 from .logs import install_redaction
 from .names import name_problem
+from .redis_url import redact_url
+from .stores import (
+    MEMORY,
+    MISSING_REDIS,
+    REDIS_SCHEMES,
+    StoreConfigError,
+    check_store_url,
+    scheme_of,
+)
 
 if TYPE_CHECKING:
     from .server import StubServer
@@ -75,6 +85,13 @@ def _stream_name(value: str) -> str:
     if problem is not None:
         raise argparse.ArgumentTypeError(f"a stream name {problem}")
     return value
+
+
+def _store_url(value: str) -> str:
+    try:
+        return check_store_url(value)
+    except StoreConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive_int(value: str) -> int:
@@ -139,6 +156,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--demo",
         action="store_true",
         help="keep a lively demo dataset going in todo/inbox and openai/demo (default: off)",
+    )
+    add(
+        "--store",
+        metavar="URL",
+        type=_store_url,
+        default=MEMORY,
+        help="where stream items live: 'memory' (this process only) or a Redis URL such "
+        "as redis://127.0.0.1:6379/0, shared by every motia-stub pointed at it (a fleet: "
+        "a write through one reaches subscribers of all; needs the redis extra) "
+        "(default: %(default)s)",
+    )
+    add(
+        "--redis-prefix",
+        metavar="PREFIX",
+        default="motia-stub:",
+        help="the prefix of every Redis key and channel; fleets sharing one Redis "
+        "database need different prefixes (default: %(default)s)",
     )
     add(
         "--log-level",
@@ -230,14 +264,21 @@ def build_server(args: argparse.Namespace) -> StubServer:
         max_group_bytes=args.max_group_bytes,
         max_store_bytes=args.max_store_bytes,
         echo_state_events=args.echo_state_events,
+        store=args.store,
+        redis_prefix=args.redis_prefix,
     )
 
 
 async def serve(args: argparse.Namespace) -> int:
     """Run until SIGINT or SIGTERM; 1 if the port cannot be bound."""
+    from .errors import StoreUnavailable
+
     stub = build_server(args)
     try:
         await stub.start()
+    except StoreUnavailable as exc:
+        log.error("%s", exc)
+        return 1
     except OSError as exc:
         log.error("cannot listen on %s:%s: %s", args.host, args.port, exc.strerror or exc)
         return 1
@@ -255,6 +296,7 @@ async def serve(args: argparse.Namespace) -> int:
     )
     log.info("%s", auth_summary(args.token is not None))
     log.info("streams: %s", ", ".join(stub.stream_names))
+    log.info("stream store: %s", redact_url(args.store))
     try:
         await stop.wait()
     finally:
@@ -275,12 +317,24 @@ def missing_server_extra() -> str | None:
     return None
 
 
+def missing_redis_extra() -> bool:
+    """Whether the ``redis`` package (the ``redis`` extra) cannot be imported."""
+    try:
+        __import__("redis.asyncio")
+    except ImportError:
+        return True
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the arguments, check the server extra, set up logging on stderr, run."""
     args = parse_args(argv)
     missing = missing_server_extra()
     if missing is not None:
         print(MISSING_EXTRA.format(missing=missing), file=sys.stderr)
+        return 2
+    if scheme_of(args.store) in REDIS_SCHEMES and missing_redis_extra():
+        print(f"motia-stub: {MISSING_REDIS}", file=sys.stderr)
         return 2
     logging.basicConfig(
         stream=sys.stderr,

@@ -24,10 +24,10 @@ from .http_common import HttpError, http_error_handler
 from .http_stream import stream_routes
 from .http_todo import todo_routes
 from .limits import DEFAULT_MAX_QUEUE, DEFAULT_MAX_QUEUE_BYTES, MAX_BACKGROUND_TASKS
-from .memory_store import MemoryStore
 from .seeds import install_seed_triggers, seed_streams
 from .state import StateStore
 from .store import StoreLimits, StreamStore
+from .stores import MEMORY, store_from_url
 from .streams import StreamConfig, StreamRegistry
 from .tasks import TaskSet
 from .ws import StreamEndpoint
@@ -41,12 +41,17 @@ def build_context(
     streams: Iterable[StreamConfig | str] = (),
     max_queue: int = DEFAULT_MAX_QUEUE,
     strict_streams: bool = True,
-    store: StreamStore | None = None,
+    store: StreamStore | str | None = None,
+    redis_prefix: str | None = None,
     max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
     limits: StoreLimits | None = None,
     echo_state_events: bool = False,
 ) -> AppContext:
-    """Seed streams (plus ``streams``), a store validating against them, the seed triggers."""
+    """Seed streams (plus ``streams``), a store validating against them, the seed triggers.
+
+    ``store`` is a store object, or a URL for :func:`~server_stub.stores.store_from_url`
+    (``"memory"``, ``"redis://..."``); None is a new in-memory store.
+    """
     if max_queue < 1:
         raise ValueError("max_queue must be at least 1")
     if max_queue_bytes < 1:
@@ -54,9 +59,12 @@ def build_context(
     if isinstance(streams, str):
         raise TypeError("streams= takes a list of stream names or StreamConfigs, not one string")
     registry = StreamRegistry([*seed_streams(), *streams], strict=strict_streams)
-    the_store = (
-        store if store is not None else MemoryStore(validator=registry.validate, limits=limits)
-    )
+    if store is None or isinstance(store, str):
+        the_store = store_from_url(
+            store or MEMORY, validator=registry.validate, limits=limits, redis_prefix=redis_prefix
+        )
+    else:
+        the_store = store
     state = StateStore()
     install_seed_triggers(the_store, state)
     return AppContext(
@@ -90,7 +98,7 @@ def build_app(ctx: AppContext, endpoint: StreamEndpoint) -> Starlette:
         Route("/", info, methods=["GET"]),
         *todo_routes(ctx),
         *stream_routes(ctx),
-        *admin_routes(ctx),
+        *admin_routes(ctx, endpoint),
     ]
     return Starlette(
         routes=routes,

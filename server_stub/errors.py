@@ -6,7 +6,8 @@ StubError
 │   ├── SchemaError       the new value does not match the stream's schema
 │   ├── OpError           an update op does not apply (bad path, not a number...)
 │   ├── NotJsonError      data that cannot travel as JSON
-│   └── StoreFull         the write would pass a documented store limit (HTTP 507)
+│   ├── StoreFull         the write would pass a documented store limit (HTTP 507)
+│   └── StoreUnavailable  the backing service (Redis) cannot be reached or is too busy (503)
 └── (HTTP errors live in http_common, they are responses, not failures)
 """
 
@@ -63,6 +64,11 @@ class NotJsonError(StoreError):
 
 class StoreFull(StoreError):
     """The write would take a group or the store past its limits (``StoreLimits``)."""
+
+
+class StoreUnavailable(StoreError):
+    """The store's backing service cannot be reached, or an item changed too often to
+    update it; nothing was written (HTTP 503: retry)."""
 
 
 def pydantic_field_errors(errors: list[Any]) -> list[FieldError]:

@@ -6,6 +6,9 @@
 - ``POST /_admin/unstall?stream=todo&groupId=inbox``: delivery resumes (404 if it
   was not stalled)
 - ``GET /_admin/stalls``: ``{"stalled": [["todo", "inbox"], ...]}``
+- ``POST /_admin/drop?count=N``: abort N stream sockets picked at random (every one
+  without ``count``), with no close frame, as a network failure would; answers
+  ``{"ok": true, "dropped": k}``. The fleet tests cut client connections with it.
 
 A client that is not on a loopback address gets 403; with ``--token`` the token is
 required as on every HTTP route. Bad or missing parameters are a 400; a stream the
@@ -22,8 +25,9 @@ from starlette.routing import BaseRoute, Route
 
 from .context import AppContext
 from .errors import FieldError
-from .http_common import HttpError, bad_request
+from .http_common import HttpError, bad_request, query_int
 from .names import name_problem
+from .ws import StreamEndpoint
 
 
 def _loopback_only(request: Request) -> None:
@@ -54,8 +58,8 @@ def _room(request: Request, ctx: AppContext) -> tuple[str, str]:
     return values["stream"], values["groupId"]
 
 
-def admin_routes(ctx: AppContext) -> list[BaseRoute]:
-    """The admin routes, bound to ``ctx``."""
+def admin_routes(ctx: AppContext, endpoint: StreamEndpoint) -> list[BaseRoute]:
+    """The admin routes, bound to ``ctx`` and the stream endpoint."""
 
     def _listing() -> list[list[str]]:
         return [list(room) for room in ctx.stalls.rooms()]
@@ -76,7 +80,13 @@ def admin_routes(ctx: AppContext) -> list[BaseRoute]:
         _loopback_only(request)
         return JSONResponse({"stalled": _listing()})
 
+    async def drop(request: Request) -> JSONResponse:
+        _loopback_only(request)
+        count = query_int(request, "count", None, 0, 1_000_000)
+        return JSONResponse({"ok": True, "dropped": await endpoint.drop_some(count)})
+
     return [
+        Route("/_admin/drop", drop, methods=["POST"]),
         Route("/_admin/stall", stall, methods=["POST"]),
         Route("/_admin/unstall", unstall, methods=["POST"]),
         Route("/_admin/stalls", stalls, methods=["GET"]),

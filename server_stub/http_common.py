@@ -5,7 +5,8 @@ Every failure is an :class:`HttpError` rendered as JSON::
     {"error": "invalid request: description: Field required",
      "errors": [{"field": "description", "message": "Field required", "type": "missing"}]}
 
-A write the store refuses because it is full is a 507 (``StoreLimits``).
+A write the store refuses because it is full is a 507 (``StoreLimits``); a store that
+cannot be reached (Redis down) is a 503 on any route.
 Bodies are limited to ``MAX_BODY_BYTES`` (413), must be a JSON object or
 ``application/x-www-form-urlencoded`` (415 otherwise) and are validated by a pydantic
 model (400 with one entry per bad field).
@@ -24,7 +25,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from .errors import FieldError, StoreError, StoreFull, pydantic_field_errors
+from .errors import FieldError, StoreError, StoreFull, StoreUnavailable, pydantic_field_errors
 from .limits import MAX_BODY_BYTES
 
 log = logging.getLogger("server_stub.http")
@@ -58,9 +59,12 @@ def bad_request(error: str, errors: list[FieldError]) -> HttpError:
 
 
 def from_store_error(exc: StoreError) -> HttpError:
-    """A refused store write: 507 when the store is full, else 400 with its field errors."""
+    """A refused store write: 507 when the store is full, 503 when it is unavailable,
+    else 400 with its field errors."""
     if isinstance(exc, StoreFull):
         return HttpError(507, str(exc))
+    if isinstance(exc, StoreUnavailable):
+        return HttpError(503, str(exc))
     return HttpError(400, str(exc), exc.errors)
 
 
@@ -168,5 +172,8 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
         return JSONResponse(
             {"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
         )
+    if isinstance(exc, StoreUnavailable):  # a read on a step that does not catch it
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return from_store_error(exc).response()
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse({"error": "internal server error"}, status_code=500)

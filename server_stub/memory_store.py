@@ -12,47 +12,31 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel
 
-from .errors import ItemNotFound, NotJsonError, StoreError, StoreFull
+from .errors import ItemNotFound, StoreError, StoreFull
 from .frames import CLOCK, Frame, Item, MillisClock, Room, custom_event
-from .names import name_problem
 from .ops import apply_ops, parse_ops
-from .store import Change, ChangeKind, Sink, StoreLimits, SubscriptionToken, Trigger
+from .store import (
+    Change,
+    ChangeKind,
+    LossListener,
+    Sink,
+    StoreLimits,
+    SubscriptionToken,
+    Trigger,
+    Triggers,
+)
+from .values import check_names, to_json
 
 log = logging.getLogger("server_stub.store")
 
 Validator = Callable[[str, Item], None]
 """Checks a new item of a stream; raises SchemaError when it does not fit."""
-
-
-def _to_json(value: Any, what: str) -> tuple[Any, int]:
-    """A deep, JSON-only copy of ``value`` and the bytes of its compact JSON (NotJsonError).
-
-    Strings that cannot be encoded as UTF-8 (lone surrogates) are refused too: a
-    frame holding one could not be sent to any subscriber.
-    """
-    try:
-        text = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
-        size = len(text.encode("utf-8"))
-        return json.loads(text), size
-    except (TypeError, ValueError) as exc:
-        raise NotJsonError(f"{what} is not JSON-serializable: {exc}") from None
-    except RecursionError:
-        raise NotJsonError(f"{what} is nested too deeply") from None
-
-
-def _check_names(**names: str | None) -> None:
-    for label, value in names.items():
-        problem = name_problem(value) if value is not None else None
-        if problem is not None:
-            shown = value if not isinstance(value, str) or len(value) <= 40 else value[:40] + "..."
-            raise StoreError(f"{label} {problem}, got {shown!r}")
 
 
 class MemoryStore:
@@ -73,7 +57,7 @@ class MemoryStore:
         self._group_bytes: dict[tuple[str, str], int] = {}
         self._total_bytes = 0
         self._subs: dict[Room, dict[SubscriptionToken, Sink]] = {}
-        self._triggers: dict[str, list[Trigger]] = {}
+        self._triggers = Triggers()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle -------------------------------------------------------------
@@ -121,10 +105,10 @@ class MemoryStore:
     async def set(self, stream: str, group: str, item_id: str, data: Mapping[str, Any]) -> Item:
         """Store ``data`` with its ``id``; send ``create`` or ``update``; return a copy."""
         self._check_loop()
-        _check_names(stream=stream, group=group, item_id=item_id)
+        check_names(stream=stream, group=group, item_id=item_id)
         if not isinstance(data, Mapping):
             raise StoreError(f"item data must be a JSON object, got {type(data).__name__}")
-        new, size = _to_json({**data, "id": item_id}, "item data")
+        new, _, size = to_json({**data, "id": item_id}, "item data")
         old = self._groups.get((stream, group), {}).get(item_id)
         change = self._commit(stream, group, item_id, old, new, size)
         await self._fire(change)
@@ -141,12 +125,12 @@ class MemoryStore:
     ) -> Item:
         """Apply ``ops`` atomically to the item (``{}`` if missing, unless ``must_exist``)."""
         self._check_loop()
-        _check_names(stream=stream, group=group, item_id=item_id)
+        check_names(stream=stream, group=group, item_id=item_id)
         parsed = parse_ops(ops)
         old = self._groups.get((stream, group), {}).get(item_id)
         if old is None and must_exist:
             raise ItemNotFound(f"no item {stream}/{group}/{item_id}")
-        new, size = _to_json({**apply_ops(old, parsed), "id": item_id}, "updated item")
+        new, _, size = to_json({**apply_ops(old, parsed), "id": item_id}, "updated item")
         change = self._commit(stream, group, item_id, old, new, size)
         await self._fire(change)
         return copy.deepcopy(new)
@@ -154,7 +138,7 @@ class MemoryStore:
     async def delete(self, stream: str, group: str, item_id: str) -> Item | None:
         """Remove the item and send ``delete`` with its last value (null when it did not exist)."""
         self._check_loop()
-        _check_names(stream=stream, group=group, item_id=item_id)
+        check_names(stream=stream, group=group, item_id=item_id)
         key = (stream, group)
         items = self._groups.get(key)
         old = items.pop(item_id, None) if items is not None else None
@@ -168,13 +152,22 @@ class MemoryStore:
             await self._fire(Change(stream, group, item_id, "delete", old, None, timestamp))
         return copy.deepcopy(old)
 
+    async def delete_if(self, stream: str, group: str, item_id: str, expected: Item) -> bool:
+        """Delete the item if it still equals ``expected``; False (nothing sent) otherwise."""
+        self._check_loop()
+        check_names(stream=stream, group=group, item_id=item_id)
+        if self._groups.get((stream, group), {}).get(item_id) != expected:
+            return False
+        await self.delete(stream, group, item_id)
+        return True
+
     async def send_event(
         self, stream: str, group: str, type: str, data: Any, item_id: str | None = None
     ) -> None:
         """Send a custom event (not state) to a group, or to an item and its group."""
         self._check_loop()
-        _check_names(stream=stream, group=group, item_id=item_id, type=type)
-        event = custom_event(type, _to_json(data, "event data")[0])
+        check_names(stream=stream, group=group, item_id=item_id, type=type)
+        event = custom_event(type, to_json(data, "event data")[0])
         self._publish(Frame(self._clock.now(), stream, group, item_id, event))
 
     def _commit(
@@ -234,7 +227,7 @@ class MemoryStore:
     async def subscribe(self, room: Room, sink: Sink) -> SubscriptionToken:
         """Deliver the room's sync to ``sink``, then register it, in one atomic step."""
         self._check_loop()
-        _check_names(stream=room.stream, group=room.group, item_id=room.item_id)
+        check_names(stream=room.stream, group=room.group, item_id=room.item_id)
         items = self._groups.get((room.stream, room.group), {})
         data: Any = items.get(room.item_id) if room.item_id is not None else list(items.values())
         token = SubscriptionToken(room)
@@ -281,15 +274,14 @@ class MemoryStore:
                 "a subscriber failed to take a frame for %s/%s", frame.stream, frame.group
             )
 
-    # -- triggers --------------------------------------------------------------
+    # -- triggers and losses -----------------------------------------------------
 
     def add_trigger(self, stream: str, trigger: Trigger) -> None:
         """Run ``trigger`` after each committed write to ``stream``."""
-        self._triggers.setdefault(stream, []).append(trigger)
+        self._triggers.add(stream, trigger)
 
     async def _fire(self, change: Change) -> None:
-        for trigger in list(self._triggers.get(change.stream, ())):
-            try:
-                await trigger(change)
-            except Exception:
-                log.exception("stream trigger %r failed on %s", trigger, change.stream)
+        await self._triggers.fire(change)
+
+    def on_lost_frames(self, listener: LossListener) -> None:
+        """Frames are handed to sinks in the writer's own step: none is ever lost."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from .errors import ItemNotFound, StoreFull
+from .errors import ItemNotFound, StoreError
 from .state import StateChange, StateStore
 from .store import Change, StreamStore
 from .streams import AuthContext, HookContext, JoinResult, StreamConfig, Subscription
@@ -79,7 +79,7 @@ async def _watch(subscription: Subscription, ctx: HookContext, auth: AuthContext
             subscription.group_id,
             [{"type": "increment", "path": "watching", "by": 1}],
         )
-    except StoreFull as exc:  # presence is a courtesy: the join itself still succeeds
+    except StoreError as exc:  # presence is a courtesy (store full or unreachable): still join
         ctx.logger.warning("not counting a watcher of %s: %s", subscription.group_id, exc)
         return
     ctx.logger.info("todo stream joined: %s", subscription.group_id)
@@ -99,9 +99,9 @@ async def _unwatch(subscription: Subscription, ctx: HookContext, auth: AuthConte
         return
     watching = item.get("watching")
     if isinstance(watching, (int, float)) and watching <= 0:
-        # No await point between the decrement's commit and this delete suspends on
-        # the memory store, so no join can slip in between: the count stays exact.
-        await ctx.store.delete(INBOX_STREAM, WATCHING_GROUP, subscription.group_id)
+        # Compare-and-delete: if a join (here or in another process sharing the store)
+        # counted a watcher since the decrement, the item differs and stays.
+        await ctx.store.delete_if(INBOX_STREAM, WATCHING_GROUP, subscription.group_id, item)
     ctx.logger.info("todo stream left: %s", subscription.group_id)
 
 

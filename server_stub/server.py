@@ -1,6 +1,7 @@
 """``StubServer``: start the reference server in-process, learn its port, stop it cleanly.
 
-    async with StubServer(port=0, dialect="iii") as stub:
+    async with StubServer(port=0, dialect="iii") as stub:          # in memory
+    async with StubServer(port=0, store="redis://127.0.0.1:6379/0") as stub:  # a fleet member
         await stub.store.set("todo", "inbox", "t1", {...})
         ... connect to stub.ws_url ...
 
@@ -98,7 +99,8 @@ class StubServer:
         streams: Iterable[StreamConfig | str] = (),
         max_queue: int = DEFAULT_MAX_QUEUE,
         strict_streams: bool = True,
-        store: StreamStore | None = None,
+        store: StreamStore | str | None = None,
+        redis_prefix: str | None = None,
         demo_tick: float = 1.5,
         access_log: bool = False,
         max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
@@ -139,6 +141,7 @@ class StubServer:
             max_queue=max_queue,
             strict_streams=strict_streams,
             store=store,
+            redis_prefix=redis_prefix,
             max_queue_bytes=max_queue_bytes,
             limits=StoreLimits(max_group_items, max_group_bytes, max_store_bytes),
             echo_state_events=echo_state_events,
@@ -233,7 +236,11 @@ class StubServer:
         sock = _bind(self.host, self._requested_port)
         self._port = sock.getsockname()[1]
         self._loop = asyncio.get_running_loop()
-        await self._ctx.store.open()
+        try:
+            await self._ctx.store.open()  # StoreUnavailable when Redis cannot be reached
+        except BaseException:
+            sock.close()
+            raise
         self._ctx.stopping = asyncio.Event()
         self._previous_handler = self._loop.get_exception_handler()
         self._loop.set_exception_handler(self._loop_exception)

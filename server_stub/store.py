@@ -3,13 +3,17 @@
 A store keeps stream items, applies writes atomically per item, stamps every frame
 with a server timestamp, and fans frames out to subscribers: a frame with an item
 id goes to that item's subscribers **and** its group's; one call per subscription.
-The socket and HTTP layers only use this protocol, so a Redis-backed store (several
-stub processes behind one address) can replace :class:`~server_stub.memory_store.MemoryStore`
-without touching them.
+The socket and HTTP layers only use this protocol, so
+:class:`~server_stub.redis_store.RedisStore` (several stub processes sharing streams
+through Redis) replaces :class:`~server_stub.memory_store.MemoryStore` without
+touching them. A store that can lose frames on their way to its subscribers (a
+broken link to Redis) says so through ``on_lost_frames``: the socket layer then
+closes its sockets, and their clients reconnect and resync.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -20,6 +24,7 @@ from .frames import Frame, Item, Room
 from .limits import DEFAULT_MAX_GROUP_BYTES, DEFAULT_MAX_GROUP_ITEMS, DEFAULT_MAX_STORE_BYTES
 
 ChangeKind = Literal["create", "update", "delete"]
+log = logging.getLogger("server_stub.store")
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,28 @@ class Change:
 Trigger = Callable[[Change], Awaitable[None]]
 """Runs after a committed write on its stream; its errors are logged, never raised to the writer."""
 
+LossListener = Callable[[str], None]
+"""Told (with a reason) that frames may have been lost on their way to every subscriber."""
+
+
+class Triggers:
+    """The stream triggers of one store: run in order after a committed write, errors logged."""
+
+    def __init__(self) -> None:
+        self._by_stream: dict[str, list[Trigger]] = {}
+
+    def add(self, stream: str, trigger: Trigger) -> None:
+        """Run ``trigger`` after each committed write to ``stream``."""
+        self._by_stream.setdefault(stream, []).append(trigger)
+
+    async def fire(self, change: Change) -> None:
+        """Run the change's stream triggers; one that raises is logged and the others run."""
+        for trigger in list(self._by_stream.get(change.stream, ())):
+            try:
+                await trigger(change)
+            except Exception:
+                log.exception("stream trigger %r failed on %s", trigger, change.stream)
+
 
 class SubscriptionToken:
     """Opaque handle returned by ``subscribe``; pass it back to ``unsubscribe``."""
@@ -96,6 +123,14 @@ class StreamStore(Protocol):
     async def delete(self, stream: str, group: str, item_id: str) -> Item | None:
         """Remove the item; send ``delete`` with its last value (null if it did not exist)."""
 
+    async def delete_if(self, stream: str, group: str, item_id: str, expected: Item) -> bool:
+        """Remove the item only if it still equals ``expected`` (and send ``delete``).
+
+        Returns False, changing and sending nothing, when the item is missing or
+        differs: a compare-and-delete, so "the last watcher out deletes the presence
+        item" stays exact when another process counts a new watcher in between.
+        """
+
     async def update(
         self,
         stream: str,
@@ -130,3 +165,9 @@ class StreamStore(Protocol):
 
     def add_trigger(self, stream: str, trigger: Trigger) -> None:
         """Run ``trigger`` after every committed write to ``stream``."""
+
+    def on_lost_frames(self, listener: LossListener) -> None:
+        """Call ``listener(reason)`` when frames may have been lost for every subscriber.
+
+        A store that cannot lose frames (in memory) never calls it.
+        """

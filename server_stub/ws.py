@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from ._uvicorn import ABORT_EXTENSION
 from .auth import SOCKET_WAYS, chosen_subprotocol, token_from_request
 from .context import AppContext
+from .errors import StoreUnavailable
 from .frames import CLOCK, STATE_KINDS, Frame, Room, not_found_events, refusal_event
 from .limits import HOOK_TIMEOUT_SECONDS, MAX_NAME_CHARS, MAX_SUBSCRIPTIONS_PER_SOCKET
 from .logs import RateLimitedLog
@@ -39,6 +41,10 @@ log = logging.getLogger("server_stub.ws")
 
 SLOW_CONSUMER_CODE = 1013  # "try again later": the client reconnects and resyncs
 SLOW_CONSUMER_REASON = "send queue overflow: the client is not reading fast enough"
+LOST_FRAMES_CODE = 1012  # "service restart": the client reconnects and resyncs
+LOST_FRAMES_REASON = "the server may have lost stream frames: reconnect to resync"
+STORE_DOWN_CODE = 1013
+STORE_DOWN_REASON = "the stream store is unavailable: retry later"
 
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
 
@@ -283,7 +289,12 @@ class Connection:
             log.info("join to %r refused for %s: %s", room.stream, self.peer, result.reason)
             self._send_event(room, refusal_event(self._ctx.dialect))
             return
-        token = await self._ctx.store.subscribe(room, self.deliver)
+        try:
+            token = await self._ctx.store.subscribe(room, self.deliver)
+        except StoreUnavailable as exc:  # no sync can come: let the client retry later
+            log.warning("closing %s: a join could not be served: %s", self.peer, exc)
+            self.close(STORE_DOWN_CODE, STORE_DOWN_REASON)
+            return
         self.subscriptions[data.subscriptionId] = _Active(subscription, room, token, config)
 
     async def leave(self, data: RoomData) -> None:
@@ -336,6 +347,15 @@ class StreamEndpoint:
         self._ctx = ctx
         self._connections: set[Connection] = set()
         self._refusals = RateLimitedLog(log)
+        ctx.store.on_lost_frames(self._frames_lost)
+
+    def _frames_lost(self, reason: str) -> None:
+        """The store may have lost frames: close every socket so each client resyncs."""
+        conns = list(self._connections)
+        if conns:
+            log.warning("closing %d stream sockets so they resync (%s)", len(conns), reason)
+        for conn in conns:
+            conn.close(LOST_FRAMES_CODE, LOST_FRAMES_REASON)
 
     @property
     def connection_count(self) -> int:
@@ -392,6 +412,16 @@ class StreamEndpoint:
             if not conn.done.is_set():
                 conn.abort()
         await self._wait(conns, timeout)
+
+    async def drop_some(self, count: int | None = None, timeout: float = 5.0) -> int:
+        """Abort ``count`` sockets picked at random (all when None); return how many."""
+        conns = list(self._connections)
+        if count is not None and count < len(conns):
+            conns = random.sample(conns, count)
+        for conn in conns:
+            conn.abort()
+        await self._wait(conns, timeout)
+        return len(conns)
 
     async def drop_all(self, timeout: float = 5.0) -> None:
         """Abort every socket (no close frame) and wait until each one is cleaned up."""

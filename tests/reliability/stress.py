@@ -1,8 +1,8 @@
 """The long reliability runs behind ``make stress``: chaos, restart, fuzz and load at scale.
 
-    python -m tests.reliability.stress [chaos] [restart] [fuzz] [load] [--json PATH]
+    python -m tests.reliability.stress [chaos] [restart] [fuzz] [load] [fleet] [--json PATH]
 
-With no names, all four run, in that order. Each run prints one line of figures
+With no names, all five run, in that order. Each run prints one line of figures
 and each category a summary line; the exit status is 1 if anything was lost or
 broke. ``--json`` also writes every figure to a file (``RELIABILITY.md`` quotes
 them). The scenarios are the same functions the short tests in this package
@@ -28,6 +28,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from server_stub import StubServer
+from tests.fleet.redis_process import redis_missing
+from tests.fleet.scenario_fleet import run_fleet
 from tests.reliability.fuzz_server import (
     HTTP_REQUESTS,
     ServerErrors,
@@ -54,7 +56,7 @@ from tests.reliability.scenario_load import run_load
 from tests.reliability.scenario_restart import run_restart
 
 TRANSPORTS = ("websockets",)
-CATEGORIES = ("chaos", "restart", "fuzz", "load")
+CATEGORIES = ("chaos", "restart", "fuzz", "load", "fleet")
 Report = dict[str, Any]
 
 
@@ -328,9 +330,63 @@ async def load(quick: bool = False) -> Report:
     return report
 
 
+# -- fleet ------------------------------------------------------------------------------------
+
+
+async def fleet(quick: bool = False) -> Report:
+    """3 stub processes on one Redis, 20 clients, 5,000 writes, 10 SIGKILLs and 20 cuts."""
+    missing = redis_missing()
+    if missing is not None:
+        raise RuntimeError(f"cannot run the fleet: {missing}")
+    result = await run_fleet(
+        instances=3,
+        clients=20,
+        writes=500 if quick else 5_000,
+        kills=2 if quick else 10,
+        cuts=2 if quick else 20,
+        seed=3,
+        converge_timeout=60,
+    )
+    problems = [*result.problems, *result.stale[:20]]
+    _say("  " + result.summary() + (f" PROBLEMS {problems}" if problems else ""))
+    report = {
+        "instances": result.instances,
+        "clients": result.clients,
+        "writes": result.writes,
+        "acked": result.acked,
+        "not_found": result.not_found,
+        "lost_with_a_killed_instance": result.failed,
+        "kills": result.kills,
+        "cuts": result.cuts,
+        "sockets_cut": result.sockets_cut,
+        "reconnects": result.reconnects,
+        "failovers": result.failovers,
+        "converge_after_last_fault_s": round(result.converge_after_last_fault, 3),
+        "converge_after_last_write_s": round(result.converge_after_last_write, 3),
+        "cross_instance_deliveries": len(result.latencies_ms),
+        "latency_p50_ms": round(result.percentile(0.5), 1),
+        "latency_p99_ms": round(result.percentile(0.99), 1),
+        "latency_max_ms": round(result.percentile(1.0), 1),
+        "stale_frames": len(result.stale),
+        "mismatches": result.mismatches,
+        "seconds": round(result.seconds, 1),
+        "problems": problems,
+    }
+    _say(
+        f"FLEET: {result.instances} instances on one Redis, {result.clients} clients, "
+        f"{result.writes} writes, {result.kills} SIGKILL restarts, {result.cuts} cuts "
+        f"({result.sockets_cut} sockets), {result.failovers} failovers, mismatches "
+        f"{result.mismatches}, stale frames {len(result.stale)}, converged "
+        f"{result.converge_after_last_fault:.2f} s after the last fault, cross-instance "
+        f"write-to-listener p99 {report['latency_p99_ms']:.0f} ms "
+        f"(p50 {report['latency_p50_ms']:.0f} ms)"
+    )
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.reliability.stress")
-    parser.add_argument("names", nargs="*", help="chaos, restart, fuzz, load (default: all)")
+    parser.add_argument("names", nargs="*", help="chaos, restart, fuzz, load, fleet (default: all)")
     parser.add_argument("--json", help="also write every figure to this file")
     parser.add_argument("--quick", action="store_true", help="a small smoke run of each")
     args = parser.parse_args(argv)
@@ -347,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
             if name == "fuzz":
                 reports[name] = fuzz(args.quick)
             else:
-                runner = {"chaos": chaos, "restart": restart, "load": load}[name]
+                runner = {"chaos": chaos, "restart": restart, "load": load, "fleet": fleet}[name]
                 reports[name] = asyncio.run(runner(args.quick))
         except Exception as exc:  # report it and go on with the other categories
             _say(f"{name.upper()}: FAILED: {type(exc).__name__}: {exc}")
