@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 PACKAGES := motia_client motia_client_tui server_stub
 
-.PHONY: demo test lint typecheck pytest install-matrix bench stress install clean
+.PHONY: demo test lint typecheck pytest install-matrix docs bench stress install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,8 +47,13 @@ pytest: $(VENV)/.stamp-dev
 install-matrix: $(VENV)/.stamp-dev
 	$(BIN)/python -m tests.install.matrix
 
+# The user guide (docs/, mkdocs.yml) into site/ (git-ignored); --strict turns every
+# warning (a broken link or anchor, a page missing from nav) into a failure.
+docs: $(VENV)/.stamp-dev
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 # install-matrix before pytest, so that pytest's summary is the last line.
-test: lint typecheck install-matrix pytest
+test: lint typecheck install-matrix docs pytest
 
 bench: $(VENV)/.stamp-dev
 	$(BIN)/python -m benchmarks
@@ -59,4 +64,4 @@ stress: $(VENV)/.stamp-dev
 	$(BIN)/python -m tests.reliability.stress
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build site
