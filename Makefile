@@ -10,7 +10,7 @@ SOURCES := pyproject.toml $(shell find $(PACKAGES) -name '*.py' -o -name '*.tcss
 # installed (not editable) in its own venv: `make test` runs the suite once, on it.
 COMPILED := .venv-compiled
 
-.PHONY: demo test lint typecheck pytest pytest-compiled wheel install-matrix bench stress install clean fleet
+.PHONY: demo test lint typecheck pytest pytest-compiled wheel install-matrix docs bench stress install clean fleet
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -81,8 +81,13 @@ pytest-compiled: $(COMPILED)/.stamp $(VENV)/.stamp-system
 install-matrix: $(VENV)/.stamp-dev
 	$(BIN)/python -m tests.install.matrix
 
+# The user guide (docs/, mkdocs.yml) into site/ (git-ignored); --strict turns every
+# warning (a broken link or anchor, a page missing from nav) into a failure.
+docs: $(VENV)/.stamp-dev
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 # install-matrix before pytest, so that pytest's summary is the last line.
-test: lint typecheck install-matrix pytest-compiled
+test: lint typecheck install-matrix docs pytest-compiled
 
 bench: $(VENV)/.stamp-dev $(COMPILED)/.stamp
 	$(BIN)/python -m benchmarks
@@ -98,4 +103,4 @@ fleet: $(VENV)/.stamp-fleet
 	$(BIN)/python -m server_stub.fleet $(FLEET_ARGS)
 
 clean:
-	rm -rf $(VENV) $(COMPILED) dist .mypy_cache .pytest_cache .ruff_cache build
+	rm -rf $(VENV) $(COMPILED) dist site .mypy_cache .pytest_cache .ruff_cache build
