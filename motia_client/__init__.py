@@ -25,6 +25,7 @@ from motia_client._exceptions import (
     MotiaError,
     MotiaTimeout,
     ProtocolError,
+    StateDrift,
     SubscriptionRefused,
     UnexpectedContentType,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "PushTransport",
     "ReconnectPolicy",
     "StateChange",
+    "StateDrift",
     "StreamClient",
     "Subscription",
     "SubscriptionRefused",

@@ -30,6 +30,7 @@ from motia_client._listeners import Listeners
 from motia_client._session import Session, SubscriberSink, Timer, View
 from motia_client._subscription import GroupSubscription, ItemSubscription
 from motia_client._transport import Transport
+from motia_client._verify import check as check_drift
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -68,6 +69,7 @@ class AsyncStreamClient:
         self._opened: asyncio.Future[None] | None = None
         self._last_token: str | None = None
         self._last_reason: str | None = None  # why the last connection or attempt failed
+        self._drift: MotiaError | None = None  # why the drift check closed the live socket
         self.error: MotiaError | None = None  #: what made the client fail, if it did
 
     # -- state ----------------------------------------------------------------------
@@ -312,6 +314,9 @@ class AsyncStreamClient:
             )
         )
         self._settle_opened(None)
+        verifier = None
+        if self._config.verify_interval is not None:
+            verifier = self.spawn(self._verify(self._config.verify_interval), "drift check")
         try:
             receive = session.receive  # never raises; its outputs wake _act
             start_reading = getattr(transport, "start_reading", None)
@@ -326,12 +331,31 @@ class AsyncStreamClient:
             error = exc
             logger.error("%s; reconnecting", exc)
         finally:
+            if verifier is not None:
+                verifier.cancel()
+            if self._drift is not None:  # the drift check replaced this socket
+                error, self._drift = self._drift, None
             healthy = session.healthy
             self._cancel_timers()
             session.connection_lost(error)
             await self._close_transport()
         logger.info("%s", error)
         return error, healthy
+
+    async def _verify(self, interval: float) -> None:
+        """Check every room against a fresh snapshot each ``interval`` s (``_verify``)."""
+        while True:
+            await asyncio.sleep(interval)
+            drifts = await check_drift(self._session, self._snapshot_socket)
+            if drifts:
+                self._drift = drifts[0]
+                await self._close_transport()  # the supervisor reconnects: it was not receiving
+                return
+
+    async def _snapshot_socket(self) -> Transport:
+        """A second socket to the same server, with the same credentials (drift checks)."""
+        token = await resolve(self._config.token)
+        return await self._config.factory(self._config.request(self.url, token))
 
     async def _token_differs(self) -> bool:
         if not callable(self._config.token):

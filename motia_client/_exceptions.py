@@ -9,6 +9,7 @@
     ├── MotiaConnectionError       the socket, proxy or HTTP connection failed or was lost
     │   └── AuthenticationError    the server refused the token that was sent (HTTP 401/403)
     ├── SubscriptionRefused        the server refused a join (iii `unauthorized`, 0.x access denied)
+    ├── StateDrift                 a drift check found a room out of step with the server (repaired)
     ├── ItemValidationError        an item did not match the subscription's pydantic model
     ├── MotiaTimeout               a wait or an idle stream outlasted its timeout (a TimeoutError)
     ├── ClientClosedError          the client or subscription was used after close()
@@ -39,6 +40,7 @@ __all__ = [
     "MotiaError",
     "MotiaTimeout",
     "ProtocolError",
+    "StateDrift",
     "SubscriptionRefused",
     "UnexpectedContentType",
 ]
@@ -120,6 +122,38 @@ class SubscriptionRefused(MotiaError):
         room = f"{stream}/{group_id}" + (f"/{item_id}" if item_id is not None else "")
         why = reason or "unauthorized"
         super().__init__(f"the server refused the subscription to {room}: {why}")
+
+
+class StateDrift(MotiaError):
+    """A drift check (``verify_interval``) found a room out of step with the server.
+
+    The live socket had stopped delivering that room's changes (while pings still
+    worked): the client replaced the room's state with the server's snapshot (the
+    change feed says what changed, with ``resync=True``) and reconnected. ``missing``,
+    ``extra`` and ``different`` are the item ids the server had and the client did not,
+    the client had and the server did not, and both had with other values.
+    """
+
+    def __init__(
+        self,
+        stream: str,
+        group_id: str,
+        item_id: str | None,
+        missing: tuple[str, ...],
+        extra: tuple[str, ...],
+        different: tuple[str, ...],
+    ) -> None:
+        self.stream = stream
+        self.group_id = group_id
+        self.item_id = item_id
+        self.missing = missing
+        self.extra = extra
+        self.different = different
+        room = f"{stream}/{group_id}" + (f"/{item_id}" if item_id is not None else "")
+        super().__init__(
+            f"{room} was out of step with the server ({len(missing)} missing, {len(extra)} "
+            f"extra, {len(different)} different): repaired from a fresh snapshot; reconnecting"
+        )
 
 
 class ItemValidationError(MotiaError):

@@ -64,6 +64,7 @@ from motia_client._exceptions import (
     FrameTooLarge,
     MotiaConnectionError,
     MotiaError,
+    StateDrift,
     SubscriptionRefused,
 )
 from motia_client._lifecycle import ConnectionState, StateChange, check_transition
@@ -131,6 +132,9 @@ class SubscriberSink(Protocol):
 
     def ended(self, error: MotiaError | None) -> None:
         """It was unsubscribed, or the session closed (``None``) or failed (the error)."""
+
+    def drifted(self, drift: StateDrift) -> None:
+        """A drift check found its room out of step with the server (repaired already)."""
 
 
 @dataclass(frozen=True)
@@ -301,6 +305,11 @@ class Session:
         if not room.members:
             self._drop(room)
         sink.ended(None)
+
+    @property
+    def generation(self) -> int:
+        """Which connection this is (it changes when one opens): stale work checks it."""
+        return self._generation
 
     def room_of(self, sink: SubscriberSink) -> Room | None:
         """The room a subscriber belongs to, while it is subscribed."""
@@ -744,6 +753,83 @@ class Session:
         for room in held or ():
             if room.refused is not None and room.key in self.rooms:
                 self._tell_refused(room)
+
+    # -- drift checks ----------------------------------------------------------------------------
+
+    def verifiable(self) -> list[tuple[str, str]]:
+        """The groups a drift check fetches: those of every room synced on this connection.
+
+        Item rooms are checked against their group's snapshot too: on Motia 0.x a join
+        to a missing item gets no answer, a group join always does.
+        """
+        groups: dict[tuple[str, str], None] = {}
+        for room in self.rooms.values():
+            if room.sub_id is not None and room.answered and room.state.synced:
+                groups[(room.stream, room.group)] = None
+        return list(groups)
+
+    def drift(self, key: RoomKey, truth: dict[str, Any], at: int) -> StateDrift | None:
+        """How the room ``key`` differs from ``truth``, its group's items at server time ``at``.
+
+        A difference that a frame at or after ``at`` explains is no drift: the local
+        state is then ahead of the snapshot, or the snapshot raced that frame. Frames
+        older than ``at`` still in flight are the caller's to wait for (a grace period).
+        """
+        room = self.rooms.get(key)
+        if room is None or room.sub_id is None or not room.state.synced:
+            return None
+        missing: list[str] = []
+        extra: list[str] = []
+        different: list[str] = []
+        state = room.state
+        if isinstance(state, GroupState):
+            held = state.items
+            ids = [*truth, *(k for k in held if k not in truth)]
+            checks = [(k, truth.get(k), held.get(k), state.stamp(k)) for k in ids]
+        else:
+            assert room.item_id is not None
+            checks = [(room.item_id, truth.get(room.item_id), state.value, state.timestamp)]
+        for item_id, theirs, ours, stamp in checks:
+            if stamp >= at:
+                continue  # explained by a frame at or after the snapshot
+            try:
+                same = theirs is ours or theirs == ours
+            except RecursionError:
+                same = False
+            if same:
+                continue
+            if ours is None:
+                missing.append(item_id)
+            elif theirs is None:
+                extra.append(item_id)
+            else:
+                different.append(item_id)
+        if not (missing or extra or different):
+            return None
+        return StateDrift(
+            room.stream, room.group, room.item_id, tuple(missing), tuple(extra), tuple(different)
+        )
+
+    def repair(self, key: RoomKey, truth: dict[str, Any], at: int, drift: StateDrift) -> None:
+        """Replace the room's state with ``truth`` (one change, ``resync``), then report ``drift``.
+
+        The caller then reconnects: a socket that missed frames cannot be trusted.
+        """
+        room = self.rooms.get(key)
+        if room is None:
+            return
+        if room.item_id is None:
+            data: Any = list(truth.values())
+        else:
+            data = truth.get(room.item_id)
+        room.resyncing = True
+        self._apply(
+            room, StateFrame("sync", room.stream, room.group, room.item_id, at, data, room.item_id)
+        )
+        room.resyncing = False
+        logger.warning("%s", drift)
+        for sink in list(room.members):
+            sink.drifted(drift)
 
     # -- joins that kill the connection -------------------------------------------------------
 

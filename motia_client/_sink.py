@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from motia_client._exceptions import MotiaError
+from motia_client._exceptions import MotiaError, StateDrift
 from motia_client._feed import ItemChange
 from motia_client._listeners import Listeners, Spawner
 from motia_client._session import EventGap, View
@@ -122,6 +122,10 @@ class Sink:
         self.error_listeners.clear()
         self.gap_listeners.clear()
         self.feed_listeners.clear()
+
+    def drifted(self, drift: StateDrift) -> None:
+        """A drift check repaired the room: tell the error listeners (the state is fine now)."""
+        self.report(drift)
 
     def wake_all(self) -> None:
         """End every iterator's wait (they then see ``closed`` or ``error``)."""

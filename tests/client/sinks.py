@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from motia_client import EventGap, MotiaError, SubscriptionRefused
+from motia_client import EventGap, MotiaError, StateDrift, SubscriptionRefused
 from motia_client._session import Session, View
 from motia_client._views import GroupView
 
@@ -23,6 +23,7 @@ class RecordingSink:
         self.refusals: list[SubscriptionRefused] = []
         self.gaps: list[EventGap] = []
         self.endings: list[MotiaError | None] = []
+        self.drifts: list[StateDrift] = []
 
     def subscribe(
         self, session: Session, stream: str, group: str, item_id: str | None = None, **kw: Any
@@ -60,6 +61,9 @@ class RecordingSink:
 
     def ended(self, error: MotiaError | None) -> None:
         self.endings.append(error)
+
+    def drifted(self, drift: StateDrift) -> None:
+        self.drifts.append(drift)
 
     def __repr__(self) -> str:
         return f"<RecordingSink {self.name}>"

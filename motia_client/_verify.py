@@ -1,0 +1,147 @@
+"""The drift check (``verify_interval``): find and repair a socket that silently stopped.
+
+A socket can stay open, answer pings, and still stop delivering a room's changes
+(the iii engine's README documents one such stall, after a storage adapter swap).
+Every ``verify_interval`` seconds the client fetches a fresh snapshot of each
+synced room's group on a second, short-lived socket (a throwaway session joins
+the groups and keeps their syncs), waits a grace period for frames still in
+flight on the live socket, and asks the session which rooms differ in a way no
+newer frame explains. A difference must show in two snapshots in a row before it
+counts: under a steady write load, a write that raced the first snapshot is
+explained by the second. A confirmed drift is repaired from the second snapshot
+(the change feed says what changed, with ``resync=True``), reported to the
+room's ``on_error`` listeners as :class:`~motia_client.StateDrift`, and the live
+socket is replaced (the caller reconnects).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from motia_client._exceptions import MotiaError, StateDrift
+from motia_client._session import EventGap, RoomKey, Session, View
+from motia_client._state import GroupState
+from motia_client._transport import Transport
+
+__all__ = ["FETCH_TIMEOUT", "GRACE", "Snapshot", "check", "fetch"]
+
+logger = logging.getLogger("motia_client")
+GRACE = 0.5  # seconds for frames in flight on the live socket to arrive
+FETCH_TIMEOUT = 5.0  # seconds a snapshot may take (a slow access check per join)
+_POLL = 0.01
+Snapshot = dict[tuple[str, str], tuple[dict[str, Any], int]]  # (stream, group) -> items, at
+
+
+class _Keeper:
+    """The snapshot session's subscriber: it keeps nothing but the view it is given."""
+
+    def changed(self, resync: bool) -> None:
+        """The sync arrived (the view holds it)."""
+
+    def event(self, event_type: str, data: Any) -> None:
+        """Events are not state: ignored."""
+
+    def refused(self, error: MotiaError) -> None:
+        """A refused group is not checked."""
+
+    def gap(self, gap: EventGap) -> None:
+        """No gap on a one-shot socket."""
+
+    def ended(self, error: MotiaError | None) -> None:
+        """Nothing to release."""
+
+    def drifted(self, drift: StateDrift) -> None:
+        """Not checked itself."""
+
+
+async def fetch(
+    open_transport: Callable[[], Awaitable[Transport]], groups: list[tuple[str, str]]
+) -> Snapshot:
+    """Join ``groups`` on a new socket; return each synced group's items and server time."""
+    transport = await open_transport()
+    session = Session()
+    views: dict[tuple[str, str], View] = {
+        group: session.subscribe(_Keeper(), *group) for group in groups
+    }
+    session.connect()
+    session.connection_made(time.time_ns() // 1_000_000)
+    reader: asyncio.Task[None] | None = None
+    try:
+        for frame in session.data_to_send():
+            await transport.send(frame)
+        start_reading = getattr(transport, "start_reading", None)
+        if start_reading is not None:
+            start_reading(session.receive)
+        else:
+            reader = asyncio.get_running_loop().create_task(_read(transport, session))
+        for _ in range(int(FETCH_TIMEOUT / _POLL)):
+            if all(view.synced for view in views.values()) or session.state.is_terminal:
+                break
+            await asyncio.sleep(_POLL)
+    finally:
+        if reader is not None:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+        await transport.close()
+    snapshot: Snapshot = {}
+    for group, view in views.items():
+        state = view.state
+        if view.synced and isinstance(state, GroupState):
+            snapshot[group] = (dict(state.items), state.floor)
+    return snapshot
+
+
+async def _read(transport: Transport, session: Session) -> None:
+    while True:
+        session.receive(await transport.recv())
+
+
+async def check(
+    session: Session, open_transport: Callable[[], Awaitable[Transport]]
+) -> list[StateDrift]:
+    """One drift check of every synced room; repair what drifted and return the drifts.
+
+    An empty list when nothing drifted, or when the connection changed meanwhile (the
+    resync after a reconnect replaces the state anyway).
+    """
+    generation = session.generation
+    groups = session.verifiable()
+    if not groups:
+        return []
+    first = await fetch(open_transport, groups)
+    await asyncio.sleep(GRACE)
+    if session.generation != generation:
+        return []
+    suspects: dict[RoomKey, StateDrift] = {}
+    for key in list(session.rooms):
+        taken = first.get((key[0], key[1]))
+        if taken is not None:
+            drift = session.drift(key, *taken)
+            if drift is not None:
+                suspects[key] = drift
+    if not suspects:
+        return []
+    second = await fetch(open_transport, sorted({(k[0], k[1]) for k in suspects}))
+    await asyncio.sleep(GRACE)
+    if session.generation != generation:
+        return []
+    drifts = []
+    for key, suspect in suspects.items():
+        taken = second.get((key[0], key[1]))
+        if taken is None:
+            continue
+        drift = session.drift(key, *taken)
+        if drift is None or not _overlap(suspect, drift):
+            continue  # the first difference was a race the second snapshot explains
+        session.repair(key, taken[0], taken[1], drift)
+        drifts.append(drift)
+    return drifts
+
+
+def _overlap(first: StateDrift, second: StateDrift) -> bool:
+    before = {*first.missing, *first.extra, *first.different}
+    return any(i in before for i in (*second.missing, *second.extra, *second.different))
