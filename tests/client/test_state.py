@@ -54,6 +54,17 @@ def group_apply(group: GroupState, f: StateFrame) -> int:
     return group.change(f.kind, f.key, f.timestamp, f.data)
 
 
+def test_a_decoded_frame_compares_and_prints_by_its_fields() -> None:
+    first = frame("update", 10, todo("m"), "m")
+    assert first == frame("update", 10, todo("m"), "m")
+    assert first != frame("update", 11, todo("m"), "m")
+    assert first != ("update", 10)  # not a frame: never equal
+    assert repr(first) == (
+        "StateFrame(kind='update', stream='todo', group='inbox', item_id='m', timestamp=10, "
+        "data={'id': 'm', 'text': ''}, key='m')"
+    )
+
+
 # -- item subscriptions -----------------------------------------------------
 
 

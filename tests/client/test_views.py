@@ -568,6 +568,29 @@ FEED_BUG = (
 )
 
 
+class Nested(BaseModel):
+    id: str
+    nested: Any = None
+
+
+def test_a_tracking_view_records_values_too_deeply_nested_to_compare_as_modified() -> None:
+    deep: Any = "leaf"
+    other: Any = "leaf"
+    for _ in range(100_000):  # deeper than any frame can carry: the reducer is driven directly
+        deep, other = [deep], [other]
+    state = GroupState()
+    view: GroupView[Nested] = GroupView(state, model=Nested)
+    view.tracks = True
+    for ts, value in enumerate([deep, other]):  # as the session applies a sync
+        view.before_change()
+        op = state.sync(ts, [{"id": "a", "nested": value}])
+        view.apply(op, None, state.old, state.items)
+    assert [(kind, key) for kind, key, _old, _new in view.recorded] == [
+        ("added", "a"),
+        ("modified", "a"),  # == raised RecursionError: counted as a change
+    ]
+
+
 def test_a_view_that_does_not_track_records_nothing() -> None:
     group = Group()
     sink = group.sink()
