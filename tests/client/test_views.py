@@ -460,7 +460,7 @@ def test_snapshots_are_immutable_sequences() -> None:
     assert "Items(" in repr(snapshot)
     assert snapshot != "ab"
     with pytest.raises(TypeError):
-        snapshot[0] = {"id": "z"}  # type: ignore[index]
+        snapshot[0] = {"id": "z"}  # type: ignore[index,unused-ignore]
 
 
 @pytest.fixture
