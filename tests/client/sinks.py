@@ -1,12 +1,18 @@
-"""A subscriber for driving the sans-I/O session directly: it records what it is told."""
+"""Driving the sans-I/O session directly: a subscriber that records what it is told,
+and server frames built as PROTOCOL.md section 4 draws them."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from motia_client import EventGap, MotiaError, StateDrift, SubscriptionRefused
 from motia_client._session import Session, View
 from motia_client._views import GroupView
+
+# A client clock (ms) for connection_made: the frames below (timestamps near 1,000) are
+# far inside its window, which ends one day after it.
+NOW_MS = 1_763_750_000_000
 
 
 class RecordingSink:
@@ -67,3 +73,70 @@ class RecordingSink:
 
     def __repr__(self) -> str:
         return f"<RecordingSink {self.name}>"
+
+
+# -- server frames ------------------------------------------------------------------------
+
+
+def wire(
+    event: dict[str, Any],
+    *,
+    group: str = "inbox",
+    item_id: str | None = None,
+    ts: int = 1000,
+    stream: str = "todo",
+    iii: bool = False,
+) -> str:
+    """One server frame: a 0.x envelope, or iii's (``"type": "stream"``, ``id`` always present)."""
+    message: dict[str, Any] = {"type": "stream"} if iii else {}
+    message.update(timestamp=ts, streamName=stream, groupId=group)
+    if item_id is not None or iii:
+        message["id"] = item_id
+    message["event"] = event
+    return json.dumps(message)
+
+
+def sync(data: Any, **kw: Any) -> str:
+    """A sync: a list of items for a group join, an item (or ``None``) for an item join."""
+    return wire({"type": "sync", "data": data}, **kw)
+
+
+def put(item: dict[str, Any], kind: str = "update", **kw: Any) -> str:
+    """A create or update of ``item`` (the envelope ``id`` is the item's)."""
+    return wire({"type": kind, "data": item}, item_id=item["id"], **kw)
+
+
+def delete(item_id: str, data: Any = None, **kw: Any) -> str:
+    """A delete (``data`` is the item's last value, or ``None``)."""
+    return wire({"type": "delete", "data": data}, item_id=item_id, **kw)
+
+
+def custom(name: str, data: Any = None, **kw: Any) -> str:
+    """A custom event."""
+    return wire({"type": "event", "event": {"type": name, "data": data}}, **kw)
+
+
+def unauthorized(**kw: Any) -> str:
+    """The iii engine's refusal."""
+    return wire({"type": "unauthorized"}, iii=True, **kw)
+
+
+def denied(code: str = "STREAM_ACCESS_DENIED", **kw: Any) -> str:
+    """Motia 0.x's refusal: a custom ``error`` event."""
+    data = {"code": code, "message": "Access denied"}
+    return wire({"type": "event", "event": {"type": "error", "data": data}}, **kw)
+
+
+def sent(session: Session) -> list[dict[str, Any]]:
+    """The frames the session wants sent now, decoded."""
+    return [json.loads(frame) for frame in session.data_to_send()]
+
+
+def connected(**options: Any) -> Session:
+    """A session whose first connection is open (and whose outputs so far were taken)."""
+    session = Session(**options)
+    session.connect()
+    session.connection_made(NOW_MS)
+    session.data_to_send()
+    session.timers_wanted()
+    return session

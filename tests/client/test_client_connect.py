@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import string
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -166,9 +167,17 @@ def test_a_token_unfit_for_a_subprotocol_is_refused_at_construction(token: str) 
     AsyncStreamClient("ws://127.0.0.1:1/", token=token, auth="query")
 
 
-def test_every_tchar_may_travel_as_a_subprotocol() -> None:
+async def test_every_tchar_may_travel_as_a_subprotocol(
+    make_server: MakeServer, make_client: MakeClient
+) -> None:
     # RFC 7230 tchar includes "+" (PROTOCOL.md lists it among base64's bad characters).
-    AsyncStreamClient("ws://127.0.0.1:1/", token="a+b!#$%&'*-.^_`|~09AZaz")
+    every_tchar = "!#$%&'*+-.^_`|~" + string.digits + string.ascii_letters
+    server = await make_server(token=every_tchar)
+    async with make_client(server.url, token=every_tchar):
+        conn = await server.wait_conn()
+    assert conn.handshake.subprotocols == ["Authorization", every_tchar]
+    assert conn.handshake.token == every_tchar
+    assert conn.ws.subprotocol == "Authorization"  # selected: the handshake held
 
 
 def test_a_header_token_must_not_break_the_header() -> None:

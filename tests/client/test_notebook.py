@@ -77,6 +77,19 @@ async def joined(stub: StubServer, expected: int) -> None:
         await asyncio.sleep(0.01)
 
 
+async def after_redraws_armed_by_now(throttle: float) -> None:
+    """Return once every redraw a display could have armed by now has run.
+
+    A display arms its redraw with ``call_later(delay <= throttle)``; the loop runs
+    timers in deadline order, so a timer armed now for ``throttle`` (and a hair)
+    fires after all of them: a deterministic marker, not a guess at a sleep.
+    """
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    loop.call_later(throttle + 0.001, done.set_result, None)
+    await done
+
+
 # -- rendering ----------------------------------------------------------------------------
 
 
@@ -195,7 +208,7 @@ async def test_a_group_display_updates_in_place_throttled(
     await client.close()
     assert shown.text.startswith("todo/inbox · 9 items · closed")  # the final state, at once
     count = len(shown.updates)
-    await asyncio.sleep(0.3)
+    await after_redraws_armed_by_now(0.5)
     assert len(shown.updates) == count  # and nothing after the end
 
 
@@ -227,8 +240,11 @@ async def test_an_item_display_and_html_snapshot(
     assert "milk" in item._repr_html_()
     await item.close()
     await stub.store.set("todo", "inbox", "t1", todo(1, description="bread"))
-    await asyncio.sleep(0.1)
+    again = client.subscribe_item("todo", "inbox", "t1")  # on the same socket, after the set
+    await again.wait_for(lambda value: value is not None and value["description"] == "bread", WAIT)
+    await after_redraws_armed_by_now(0.01)
     assert "bread" not in shown.text
+    assert "milk" in shown.text
 
 
 async def test_outside_a_kernel_a_snapshot_is_printed(

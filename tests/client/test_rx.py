@@ -200,6 +200,18 @@ async def watching(stub: StubServer, group: str = "inbox") -> int:
     return int(counter["watching"]) if counter else 0
 
 
+async def answered(client: AsyncStreamClient) -> None:
+    """Return once the server has handled every frame the client sent before this call.
+
+    A marker join goes out after them (one socket: frames in order), and the
+    server handles a socket's frames one at a time, hooks included: the marker's
+    sync comes after all of them. No sleeping, no guessing how long is enough.
+    """
+    marker = client.subscribe_group("todo", "marker")
+    await marker.wait_for(lambda items: True, WAIT)
+    await marker.close()
+
+
 async def eventually_watching(stub: StubServer, expected: int) -> None:
     deadline = time.monotonic() + WAIT
     while (count := await watching(stub)) != expected:
@@ -213,7 +225,7 @@ async def test_nothing_is_joined_before_the_first_observer(
 ) -> None:
     await stub.store.set("todo", "inbox", "t1", todo(1))
     todos = use_stream_group(client, "todo", "inbox")
-    await asyncio.sleep(0.1)
+    await answered(client)  # a join made at call time would have been handled by now
     assert await watching(stub) == 0
     recorder = Recorder()
     todos.subscribe(recorder)
@@ -235,13 +247,14 @@ async def test_observers_share_one_join_and_the_last_disposal_leaves(
     assert await watching(stub) == 1  # two observers, one join
     assert [ids(v) for v in first.values] == [[], ["t1"]] == [ids(v) for v in second.values]
     d1.dispose()
-    await asyncio.sleep(0.1)
+    await answered(client)  # a leave sent on this dispose would have been handled by now
     assert await watching(stub) == 1  # still one observer
     d2.dispose()
     await eventually_watching(stub, 0)  # the leave
     await stub.store.set("todo", "inbox", "t2", todo(2))
-    await asyncio.sleep(0.1)
-    assert len(second.values) == 2  # nothing after the disposal
+    again = client.subscribe_group("todo", "inbox")  # the room again: its sync holds t2
+    await again.wait_for(lambda items: ids(items) == ["t1", "t2"], WAIT)
+    assert len(first.values) == len(second.values) == 2  # nothing after the disposal
 
 
 async def test_a_late_observer_gets_the_current_state_at_once(
@@ -483,8 +496,9 @@ async def test_scheduler_moves_emissions_and_conflates_in_virtual_time(
     for n in range(5):
         await stub.store.set("todo", "inbox", "t1", todo(1, description=f"v{n}"))
     await sub.wait_for(lambda value: value is not None and value["description"] == "v4", WAIT)
-    await asyncio.sleep(0.05)
-    assert recorder.values == []  # queued on the virtual scheduler, not delivered yet
+    # The session tells every member of the room in the same receive: the observable
+    # has seen v4 too, and queued it on the virtual scheduler.
+    assert recorder.values == []  # not delivered until virtual time moves
     scheduler.advance_to(1.0)  # the leading value
     assert [v["description"] for v in recorder.values] == ["v0"]
     scheduler.advance_to(20.0)  # the interval ends: only the latest of the rest

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
 
@@ -69,10 +70,34 @@ def test_bad_arguments_are_refused() -> None:
         StubServer(token="t", auth=lambda token: None)
 
 
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses with a TCP socket listening on ``port``, as the kernel lists them."""
+    found: set[str] = set()
+    for table, family in (("/proc/net/tcp", socket.AF_INET), ("/proc/net/tcp6", socket.AF_INET6)):
+        try:
+            with open(table) as lines:
+                rows = [line.split() for line in lines][1:]
+        except FileNotFoundError:
+            continue
+        for row in rows:
+            address, port_hex = row[1].split(":")
+            if row[3] != "0A" or int(port_hex, 16) != port:  # 0A: LISTEN
+                continue
+            raw = bytes.fromhex(address)  # 32-bit words in host byte order
+            words = [raw[i : i + 4][::-1] for i in range(0, len(raw), 4)]
+            found.add(socket.inet_ntop(family, b"".join(words)))
+    return found
+
+
+@pytest.mark.skipif(
+    not os.path.exists("/proc/net/tcp"), reason="reads the kernel's socket table: Linux only"
+)
 async def test_the_server_listens_on_the_requested_host_only() -> None:
     async with StubServer(host="127.0.0.1", port=0) as stub:
         with socket.create_connection(("127.0.0.1", stub.port), timeout=2):
             pass
+        # bound to that address, not to every interface (0.0.0.0 or ::)
+        assert listening_addresses(stub.port) == {"127.0.0.1"}
 
 
 def test_in_thread_runs_the_server_for_blocking_code() -> None:
