@@ -221,6 +221,11 @@ class FakeConnection:
         """The live server-side subscriptions: ``subscriptionId`` to ``(stream, group, id)``."""
         return dict(self._subs)
 
+    @property
+    def pending(self) -> int:
+        """Frames received and not handled yet: queued behind a join being checked."""
+        return len(self._queue)
+
     async def send_raw(self, frame: str | bytes | dict[str, Any] | list[Any]) -> None:
         """Send one exact frame to this client: text, bytes (binary) or JSON-encoded data."""
         self.server._bind()
