@@ -357,7 +357,10 @@ class FakeMotiaServer:
     unknown stream. ``clock``: milliseconds for the frames' timestamps (default:
     the wall clock, never going back). ``echo_state_events``: also send each
     state change as a custom event of the same type and timestamp, as Motia 0.17
-    with its Redis adapter does. ``call_timeout`` bounds :meth:`call`.
+    with its Redis adapter does. ``answer_joins=False`` leaves joins unanswered
+    (no sync, no refusal; frames still fan out to them): the test sends exact
+    frames itself with :meth:`send_raw`. ``call_timeout`` bounds :meth:`call`.
+    The options are attributes too, and may be changed at any time.
     """
 
     url = "ws://motia.invalid/"
@@ -371,6 +374,7 @@ class FakeMotiaServer:
         streams: Iterable[str] | None = None,
         clock: Callable[[], int] | None = None,
         echo_state_events: bool = False,
+        answer_joins: bool = True,
         call_timeout: float = 30.0,
     ) -> None:
         if dialect not in ("motia", "iii"):
@@ -381,6 +385,7 @@ class FakeMotiaServer:
         self.token = token  #: the token connections must present; may be changed at any time
         self.streams = None if streams is None else frozenset(streams)
         self.echo_state_events = echo_state_events
+        self.answer_joins = answer_joins
         self.call_timeout = call_timeout
         self.attempts: list[ConnectAttempt] = []  #: every connection attempt, in order
         self.connections: list[FakeConnection] = []  #: every accepted connection, in order
@@ -446,17 +451,19 @@ class FakeMotiaServer:
 
     # -- the store --------------------------------------------------------------------------
 
-    def seed(self, stream: str, group: str, *items: dict[str, Any]) -> None:
-        """Store items without sending anything: the next join sees them.
+    def seed(self, stream: str, group: str, *items: dict[str, Any], replace: bool = False) -> None:
+        """Store items (by id) without sending anything: the next join sees them.
 
         For setting up before clients connect (from any thread), or for a change
-        the clients miss (made while they are disconnected, say). Use :meth:`set`
-        to tell them.
+        the clients miss (made while they are disconnected, say). ``replace``:
+        the group holds exactly ``items`` afterwards. Use :meth:`set` and
+        :meth:`delete` to tell the clients.
         """
         checked = [self._checked_item(item) for item in items]
-        group_items = self._store.setdefault(
-            (_check_name(stream, "stream"), _check_name(group, "group")), {}
-        )
+        key = (_check_name(stream, "stream"), _check_name(group, "group"))
+        if replace:
+            self._store[key] = {}
+        group_items = self._store.setdefault(key, {})
         for item_id, copy in checked:
             group_items[item_id] = copy
 
@@ -652,6 +659,9 @@ class FakeMotiaServer:
         ):
             return
         room: Room = (stream, group, item_id)
+        if not self.answer_joins:
+            conn._subs[sub_id] = room
+            return
         for rule, code in self._closers:
             if rule.matches(room):
                 conn._close_by_server(code)

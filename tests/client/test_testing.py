@@ -6,7 +6,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,7 +19,6 @@ from motia_client import (
     MotiaConnectionError,
     MotiaError,
     MotiaTimeout,
-    ReconnectPolicy,
     StreamClient,
     SubscriptionRefused,
 )
@@ -29,7 +28,6 @@ from tests.client.conftest import WAIT, StateLog
 pytestmark = pytest.mark.timeout(30)
 
 S = ConnectionState
-FAST = ReconnectPolicy(initial=0.01, factor=2.0, cap=0.05)
 DIALECTS = ["motia", "iii"]
 MakeClient = Callable[..., AsyncStreamClient]
 
@@ -38,32 +36,16 @@ def todo(todo_id: str, **extra: Any) -> dict[str, Any]:
     return {"id": todo_id, "description": f"do {todo_id}", **extra}
 
 
-@pytest.fixture
-async def clients() -> AsyncIterator[MakeClient]:
-    """Clients on a fake server with a fast backoff; all closed at teardown."""
-    made: list[AsyncStreamClient] = []
-
-    def make(server: FakeMotiaServer, **options: Any) -> AsyncStreamClient:
-        options.setdefault("reconnect", FAST)
-        client = AsyncStreamClient(server.url, transport=server.transport, **options)
-        made.append(client)
-        return client
-
-    yield make
-    for client in made:
-        await client.close()
-
-
 # -- joins, state and copies -------------------------------------------------------------
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 async def test_joins_get_their_sync_and_every_change_is_applied_on_return(
-    dialect: str, clients: MakeClient
+    dialect: str, fake_client: MakeClient
 ) -> None:
     server = FakeMotiaServer(dialect)  # type: ignore[arg-type]
     server.seed("todo", "inbox", todo("a"), todo("b"))
-    async with clients(server) as client:
+    async with fake_client(server) as client:
         group = client.subscribe_group("todo", "inbox")
         item = client.subscribe_item("todo", "inbox", "a")
         await group.wait_for(lambda items: len(items) == 2, timeout=WAIT)
@@ -81,9 +63,9 @@ async def test_joins_get_their_sync_and_every_change_is_applied_on_return(
         assert server.item("todo", "inbox", "a") is None
 
 
-async def test_motia_sends_nothing_for_a_missing_item(clients: MakeClient) -> None:
+async def test_motia_sends_nothing_for_a_missing_item(fake_client: MakeClient) -> None:
     server = FakeMotiaServer("motia")
-    async with clients(server) as client:
+    async with fake_client(server) as client:
         missing = client.subscribe_item("todo", "inbox", "nobody")
         await server.wait_for_joins(1)
         with pytest.raises(MotiaTimeout):
@@ -94,9 +76,9 @@ async def test_motia_sends_nothing_for_a_missing_item(clients: MakeClient) -> No
         assert missing.state == todo("nobody")
 
 
-async def test_iii_answers_a_missing_item_with_a_null_sync(clients: MakeClient) -> None:
+async def test_iii_answers_a_missing_item_with_a_null_sync(fake_client: MakeClient) -> None:
     server = FakeMotiaServer("iii")
-    async with clients(server) as client:
+    async with fake_client(server) as client:
         missing = client.subscribe_item("todo", "inbox", "nobody")
         assert await missing.wait_for(lambda it: True, timeout=WAIT) is None
         assert missing.synced
@@ -104,11 +86,11 @@ async def test_iii_answers_a_missing_item_with_a_null_sync(clients: MakeClient) 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 async def test_one_copy_per_matching_server_side_subscription(
-    dialect: str, clients: MakeClient
+    dialect: str, fake_client: MakeClient
 ) -> None:
     server = FakeMotiaServer(dialect)  # type: ignore[arg-type]
     server.seed("todo", "inbox", todo("a"))
-    async with clients(server) as first, clients(server) as second:
+    async with fake_client(server) as first, fake_client(server) as second:
         group = first.subscribe_group("todo", "inbox")
         item = first.subscribe_item("todo", "inbox", "a")
         other = second.subscribe_group("todo", "inbox")
@@ -131,11 +113,11 @@ async def test_one_copy_per_matching_server_side_subscription(
 
 @pytest.mark.parametrize(("dialect", "copies"), [("motia", 1), ("iii", 0)])
 async def test_motia_item_rooms_span_groups_and_the_client_ignores_the_leak(
-    dialect: str, copies: int, clients: MakeClient
+    dialect: str, copies: int, fake_client: MakeClient
 ) -> None:
     server = FakeMotiaServer(dialect)  # type: ignore[arg-type]
     server.seed("todo", "archive", todo("a", where="archive"))
-    async with clients(server) as client:
+    async with fake_client(server) as client:
         archived = client.subscribe_item("todo", "archive", "a")
         await archived.wait_for(lambda it: it is not None, timeout=WAIT)
         # 0.x keys item rooms by stream and id: another group's "a" reaches this room
@@ -157,11 +139,11 @@ async def test_frames_carry_the_dialect_envelope_and_the_servers_clock(dialect: 
 
 
 async def test_a_frame_older_than_the_servers_clock_is_dropped_by_the_client(
-    clients: MakeClient,
+    fake_client: MakeClient,
 ) -> None:
     server = FakeMotiaServer(clock=lambda: 5_000)
     server.seed("todo", "inbox", todo("a", v=0))
-    async with clients(server) as client:
+    async with fake_client(server) as client:
         item = client.subscribe_item("todo", "inbox", "a")
         await item.wait_for(lambda it: it is not None, timeout=WAIT)  # synced at 5000
         await server.set("todo", "inbox", todo("a", v=1), timestamp=4_999)
@@ -177,10 +159,10 @@ async def test_the_default_clock_is_epoch_milliseconds_never_going_back() -> Non
     assert abs(stamps[0] - time.time() * 1000) < 60_000
 
 
-async def test_sync_group_resends_the_truth_and_seed_stays_silent(clients: MakeClient) -> None:
+async def test_sync_group_resends_the_truth_and_seed_stays_silent(fake_client: MakeClient) -> None:
     server = FakeMotiaServer()
     server.seed("todo", "inbox", todo("a"))
-    async with clients(server) as client:
+    async with fake_client(server) as client:
         group = client.subscribe_group("todo", "inbox")
         seen: list[list[str]] = []
         group.add_change_listener(lambda items: seen.append([t["id"] for t in items]))
@@ -190,14 +172,17 @@ async def test_sync_group_resends_the_truth_and_seed_stays_silent(clients: MakeC
         assert [t["id"] for t in group.state] == ["a"]
         assert await server.sync_group("todo", "inbox") == 1
         assert [t["id"] for t in group.state] == ["a", "b"]
-        assert seen == [["a"], ["a", "b"]]
+        server.seed("todo", "inbox", todo("c"), replace=True)
+        await server.sync_group("todo", "inbox")
+        assert [t["id"] for t in group.state] == ["c"]
+        assert seen == [["a"], ["a", "b"], ["c"]]
 
 
 async def test_echo_state_events_sends_each_change_again_as_a_custom_event(
-    clients: MakeClient,
+    fake_client: MakeClient,
 ) -> None:
     server = FakeMotiaServer(echo_state_events=True)
-    async with clients(server) as client:
+    async with fake_client(server) as client:
         group = client.subscribe_group("todo", "inbox")
         await group.wait_for(lambda items: True, timeout=WAIT)
         echoes: list[tuple[str, Any]] = []
@@ -218,9 +203,9 @@ async def test_echo_state_events_sends_each_change_again_as_a_custom_event(
 # -- what the server records ---------------------------------------------------------------
 
 
-async def test_joins_leaves_connections_and_attempts_are_recorded(clients: MakeClient) -> None:
+async def test_joins_leaves_connections_and_attempts_are_recorded(fake_client: MakeClient) -> None:
     server = FakeMotiaServer()
-    async with clients(server) as client:
+    async with fake_client(server) as client:
         group = client.subscribe_group("todo", "inbox")
         item = client.subscribe_item("todo", "inbox", "a")
         joins = await server.wait_for_joins(2)
@@ -281,12 +266,12 @@ async def test_the_waits_are_bounded_and_say_what_they_waited_for() -> None:
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-async def test_refuse_a_group_its_items_or_one_item(dialect: str, clients: MakeClient) -> None:
+async def test_refuse_a_group_its_items_or_one_item(dialect: str, fake_client: MakeClient) -> None:
     server = FakeMotiaServer(dialect)  # type: ignore[arg-type]
     server.seed("todo", "inbox", todo("a"), todo("b"))
     server.refuse("todo", "secret")
     lift = server.refuse("todo", "inbox", "b")
-    async with clients(server) as client:
+    async with fake_client(server) as client:
         secret = client.subscribe_group("todo", "secret")
         secret_item = client.subscribe_item("todo", "secret", "s")
         b = client.subscribe_item("todo", "inbox", "b")
@@ -303,17 +288,17 @@ async def test_refuse_a_group_its_items_or_one_item(dialect: str, clients: MakeC
         lift()  # twice is harmless
         again = client.subscribe_item("todo", "inbox", "a")  # a room never refused: joined
         assert await again.wait_for(lambda it: it is not None, timeout=WAIT) == todo("a")
-    async with clients(server) as fresh:  # the lifted rule no longer refuses
+    async with fake_client(server) as fresh:  # the lifted rule no longer refuses
         b2 = fresh.subscribe_item("todo", "inbox", "b")
         assert await b2.wait_for(lambda it: it is not None, timeout=WAIT) == todo("b")
 
 
 @pytest.mark.parametrize(("dialect", "said"), [("motia", "Stream todoo not found"), ("iii", "")])
 async def test_unknown_streams_are_refused_when_streams_are_declared(
-    dialect: str, said: str, clients: MakeClient
+    dialect: str, said: str, fake_client: MakeClient
 ) -> None:
     server = FakeMotiaServer(dialect, streams=["todo"])  # type: ignore[arg-type]
-    async with clients(server) as client:
+    async with fake_client(server) as client:
         typo = client.subscribe_group("todoo", "inbox")
         good = client.subscribe_group("todo", "inbox")
         errors: list[MotiaError] = []
@@ -328,10 +313,10 @@ async def test_unknown_streams_are_refused_when_streams_are_declared(
 
 @pytest.mark.parametrize("auth", ["subprotocol", "header", "query"])
 async def test_the_right_token_connects_whichever_way_it_travels(
-    auth: str, clients: MakeClient
+    auth: str, fake_client: MakeClient
 ) -> None:
     server = FakeMotiaServer(token="s3cret-token")
-    async with clients(server, token="s3cret-token", auth=auth) as client:
+    async with fake_client(server, token="s3cret-token", auth=auth) as client:
         assert client.is_connected
     attempt = server.attempts[0]
     assert (attempt.status, attempt.token) == (101, "s3cret-token")
@@ -340,17 +325,17 @@ async def test_the_right_token_connects_whichever_way_it_travels(
 
 
 async def test_motia_refuses_a_wrong_token_at_connect_with_authentication_error(
-    clients: MakeClient,
+    fake_client: MakeClient,
 ) -> None:
     server = FakeMotiaServer("motia", token="right")
-    client = clients(server, token="wrong")
+    client = fake_client(server, token="wrong")
     log = StateLog(client)
     with pytest.raises(AuthenticationError) as info:
         await client.connect()
     assert info.value.status == 401
     assert "wrong" not in str(info.value)
     assert S.FAILED in log.states
-    no_token = clients(server)
+    no_token = fake_client(server)
     with pytest.raises(MotiaConnectionError, match="no token was sent") as plain:
         await no_token.connect()
     assert not isinstance(plain.value, AuthenticationError)
@@ -358,10 +343,10 @@ async def test_motia_refuses_a_wrong_token_at_connect_with_authentication_error(
     assert server.connections == []
 
 
-async def test_iii_accepts_a_wrong_token_and_refuses_every_join(clients: MakeClient) -> None:
+async def test_iii_accepts_a_wrong_token_and_refuses_every_join(fake_client: MakeClient) -> None:
     server = FakeMotiaServer("iii", token="right")
     server.seed("todo", "inbox", todo("a"))
-    async with clients(server, token="wrong") as client:
+    async with fake_client(server, token="wrong") as client:
         group = client.subscribe_group("todo", "inbox")
         with pytest.raises(SubscriptionRefused, match="unauthorized"):
             await group.wait_for(lambda items: True, timeout=WAIT)
@@ -371,12 +356,12 @@ async def test_iii_accepts_a_wrong_token_and_refuses_every_join(clients: MakeCli
 
 
 async def test_a_token_change_on_the_server_takes_effect_at_the_next_connection(
-    clients: MakeClient,
+    fake_client: MakeClient,
 ) -> None:
     server = FakeMotiaServer(token="t1")
     tokens = iter(["t1", "t2"])
     server.seed("todo", "inbox", todo("a"))
-    async with clients(server, token=lambda: next(tokens)) as client:
+    async with fake_client(server, token=lambda: next(tokens)) as client:
         group = client.subscribe_group("todo", "inbox")
         await group.wait_for(lambda items: len(items) == 1, timeout=WAIT)
         server.token = "t2"
@@ -389,10 +374,10 @@ async def test_a_token_change_on_the_server_takes_effect_at_the_next_connection(
 # -- scripted faults --------------------------------------------------------------------------
 
 
-async def test_drop_loses_every_connection_and_the_client_resyncs(clients: MakeClient) -> None:
+async def test_drop_loses_every_connection_and_the_client_resyncs(fake_client: MakeClient) -> None:
     server = FakeMotiaServer()
     server.seed("todo", "inbox", todo("a"))
-    client = clients(server)
+    client = fake_client(server)
     log = StateLog(client)
     async with client:
         group = client.subscribe_group("todo", "inbox")
@@ -411,11 +396,11 @@ async def test_drop_loses_every_connection_and_the_client_resyncs(clients: MakeC
 
 
 async def test_fail_next_fails_the_next_attempts_then_lets_one_through(
-    clients: MakeClient,
+    fake_client: MakeClient,
 ) -> None:
     server = FakeMotiaServer()
     server.fail_next(2)
-    client = clients(server)
+    client = fake_client(server)
     log = StateLog(client)
     await client.connect(wait=False)
     await log.wait(S.OPEN)
@@ -426,28 +411,28 @@ async def test_fail_next_fails_the_next_attempts_then_lets_one_through(
     assert "fail_next" in str(retries[0].error)
 
 
-async def test_fail_next_raises_the_given_error_from_connect(clients: MakeClient) -> None:
+async def test_fail_next_raises_the_given_error_from_connect(fake_client: MakeClient) -> None:
     server = FakeMotiaServer()
     refused = MotiaConnectionError("could not connect to ws://motia.invalid/: ConnectionRefused")
     server.fail_next(1, refused)
     with pytest.raises(MotiaConnectionError, match="ConnectionRefused"):
-        await clients(server, reconnect=False).connect()
+        await fake_client(server, reconnect=False).connect()
     server.fail_next(5)
     server.fail_next(0)  # stops it
-    async with clients(server) as client:
+    async with fake_client(server) as client:
         assert client.is_connected
     with pytest.raises(ValueError, match="count"):
         server.fail_next(-1)
 
 
 async def test_delay_joins_answers_one_join_at_a_time_and_silence_is_not_a_delete(
-    clients: MakeClient,
+    fake_client: MakeClient,
 ) -> None:
     server = FakeMotiaServer()
     server.seed("todo", "inbox", todo("a"), todo("b"))
     server.delay_joins(0.2)
     loop = asyncio.get_running_loop()
-    async with clients(server) as client:
+    async with fake_client(server) as client:
         started = loop.time()
         first = client.subscribe_item("todo", "inbox", "a")
         second = client.subscribe_item("todo", "inbox", "b")
@@ -466,10 +451,10 @@ async def test_delay_joins_answers_one_join_at_a_time_and_silence_is_not_a_delet
         server.delay_joins(-1)
 
 
-async def test_a_leave_waits_behind_a_slow_join(clients: MakeClient) -> None:
+async def test_a_leave_waits_behind_a_slow_join(fake_client: MakeClient) -> None:
     server = FakeMotiaServer()
     server.delay_joins(0.1)
-    async with clients(server) as client:
+    async with fake_client(server) as client:
         sub = client.subscribe_group("todo", "inbox")
         await server.wait_for_joins(1)
         await sub.close()
@@ -482,10 +467,10 @@ async def test_a_leave_waits_behind_a_slow_join(clients: MakeClient) -> None:
 
 
 async def test_a_stalled_group_goes_silent_while_the_connection_stays_up(
-    clients: MakeClient,
+    fake_client: MakeClient,
 ) -> None:
     server = FakeMotiaServer()
-    async with clients(server) as watcher:
+    async with fake_client(server) as watcher:
         inbox = watcher.subscribe_group("todo", "inbox")
         work = watcher.subscribe_group("todo", "work")
         for sub in (inbox, work):
@@ -497,7 +482,7 @@ async def test_a_stalled_group_goes_silent_while_the_connection_stays_up(
         assert len(inbox.state) == 0
         assert len(work.state) == 1
         assert watcher.is_connected
-        async with clients(server) as late:  # a new join sees the truth
+        async with fake_client(server) as late:  # a new join sees the truth
             fresh = late.subscribe_group("todo", "inbox")
             assert len(await fresh.wait_for(lambda items: True, timeout=WAIT)) == 1
         resume()
@@ -507,12 +492,12 @@ async def test_a_stalled_group_goes_silent_while_the_connection_stays_up(
 
 @pytest.mark.parametrize("code", [1008, 1009])
 async def test_close_on_join_closes_with_the_code_and_the_client_gives_up_on_that_room(
-    code: int, clients: MakeClient
+    code: int, fake_client: MakeClient
 ) -> None:
     server = FakeMotiaServer()
     server.seed("todo", "inbox", todo("a"))
     server.close_on_join("todo", "poison", code)
-    client = clients(server)
+    client = fake_client(server)
     log = StateLog(client)
     async with client:
         good = client.subscribe_group("todo", "inbox")
@@ -529,10 +514,10 @@ async def test_close_on_join_closes_with_the_code_and_the_client_gives_up_on_tha
         assert server.connections[0].closed_by == "server"
 
 
-async def test_close_on_join_can_be_stopped(clients: MakeClient) -> None:
+async def test_close_on_join_can_be_stopped(fake_client: MakeClient) -> None:
     server = FakeMotiaServer()
     stop = server.close_on_join("todo", None)  # any group of the stream
-    async with clients(server) as client:
+    async with fake_client(server) as client:
         client.subscribe_group("todo", "a")
         conn = await server.wait_for_connections(1)
         await server.wait_until(lambda: conn.closed, what="the close")
@@ -543,9 +528,9 @@ async def test_close_on_join_can_be_stopped(clients: MakeClient) -> None:
         await other.wait_for(lambda items: True, timeout=WAIT)
 
 
-async def test_disconnect_one_connection_with_a_close_code(clients: MakeClient) -> None:
+async def test_disconnect_one_connection_with_a_close_code(fake_client: MakeClient) -> None:
     server = FakeMotiaServer()
-    client = clients(server)
+    client = fake_client(server)
     log = StateLog(client)
     async with client:
         conn = await server.wait_for_connections(1)
@@ -557,9 +542,9 @@ async def test_disconnect_one_connection_with_a_close_code(clients: MakeClient) 
         assert "1001" in str(change.error)
 
 
-async def test_send_raw_sends_exact_frames_to_every_connection(clients: MakeClient) -> None:
+async def test_send_raw_sends_exact_frames_to_every_connection(fake_client: MakeClient) -> None:
     server = FakeMotiaServer(clock=lambda: 10)
-    async with clients(server) as first, clients(server) as second:
+    async with fake_client(server) as first, fake_client(server) as second:
         subs = [c.subscribe_item("todo", "inbox", "a") for c in (first, second)]
         await server.wait_for_joins(2)
         assert await server.send_raw("{broken") == 2  # skipped by the clients
@@ -576,12 +561,12 @@ async def test_send_raw_sends_exact_frames_to_every_connection(clients: MakeClie
 
 
 async def test_a_frame_over_the_clients_max_size_fails_like_the_real_transport(
-    clients: MakeClient,
+    fake_client: MakeClient,
 ) -> None:
     server = FakeMotiaServer()
     server.seed("todo", "inbox", todo("a"))
     server.seed("todo", "huge", *[todo(f"t{i}", pad="x" * 200) for i in range(200)])
-    client = clients(server, max_size=20_000)
+    client = fake_client(server, max_size=20_000)
     log = StateLog(client)
     async with client:
         good = client.subscribe_group("todo", "inbox")
@@ -596,9 +581,9 @@ async def test_a_frame_over_the_clients_max_size_fails_like_the_real_transport(
         await good.wait_for(lambda items: len(items) == 2, timeout=WAIT)
 
 
-async def test_close_ends_every_connection_and_refuses_new_ones(clients: MakeClient) -> None:
+async def test_close_ends_every_connection_and_refuses_new_ones(fake_client: MakeClient) -> None:
     async with FakeMotiaServer() as server:
-        client = clients(server)
+        client = fake_client(server)
         log = StateLog(client)
         await client.connect()
         server.delay_joins(5)
