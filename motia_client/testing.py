@@ -69,7 +69,10 @@ Room = tuple[str, str, str | None]
 T = TypeVar("T")
 P = ParamSpec("P")
 WAIT = 5.0  # seconds: the default bound of every wait
-_CLOSE_DETAILS = {1008: ": policy violation", 1009: ": a frame exceeded a size limit"}
+_CLOSE_DETAILS = {  # as the websockets transport words them
+    1008: ": policy violation",
+    1009: ": a frame the client sent exceeded the server's size limit",
+}
 
 
 def _dumps(value: Any) -> str:
@@ -205,6 +208,8 @@ class FakeConnection:
         self._end = _ClientEnd(self)
         self._queue: deque[dict[str, Any]] = deque()  # frames behind a slow join
         self._worker: asyncio.Task[None] | None = None
+        self._outbox: deque[bytes | None] = deque()  # to the client; None: the end
+        self._pumping = False
 
     @property
     def joins(self) -> list[dict[str, Any]]:
@@ -226,10 +231,11 @@ class FakeConnection:
         """Frames received and not handled yet: queued behind a join being checked."""
         return len(self._queue)
 
-    async def send_raw(self, frame: str | bytes | dict[str, Any] | list[Any]) -> None:
-        """Send one exact frame to this client: text, bytes (binary) or JSON-encoded data."""
+    async def send_raw(self, *frames: str | bytes | dict[str, Any] | list[Any]) -> None:
+        """Send exact frames, in order, to this client: text, bytes (binary) or JSON data."""
         self.server._bind()
-        self._send(_wire(frame))
+        for data in [_wire(frame) for frame in frames]:
+            self._send(data)
         await _flush()
 
     async def disconnect(self, code: int | None = None) -> None:
@@ -249,7 +255,24 @@ class FakeConnection:
             self._end.error = FrameTooLarge(self.request.max_size)
             self._close(1009, "client")
             return
-        self._loop.call_soon(self._end._push, data)
+        self._deliver(data)
+
+    def _deliver(self, data: bytes | None) -> None:
+        """Hand ``data`` (``None``: the end) to the client at the loop's next turn, in order."""
+        self._outbox.append(data)
+        if not self._pumping:
+            self._pumping = True
+            self._loop.call_soon(self._pump)
+
+    def _pump(self) -> None:
+        self._pumping = False
+        outbox, end = self._outbox, self._end
+        while outbox:
+            data = outbox.popleft()
+            if data is None:
+                end._end()
+            else:
+                end._push(data)
 
     def _from_client(self, text: object) -> None:
         frame: Any = None
@@ -309,7 +332,7 @@ class FakeConnection:
         self._queue.clear()
         if self._worker is not None:
             self._worker.cancel()
-        self._loop.call_soon(self._end._end)
+        self._deliver(None)
         self.server._notify()
 
     async def _closed_by_client(self, code: int) -> None:
@@ -623,17 +646,18 @@ class FakeMotiaServer:
                     copies += 1
         return copies
 
-    async def send_raw(self, frame: str | bytes | dict[str, Any] | list[Any]) -> int:
-        """Send one exact frame to every open connection; return how many got it.
+    async def send_raw(self, *frames: str | bytes | dict[str, Any] | list[Any]) -> int:
+        """Send exact frames, in order, to every open connection; return how many got them.
 
         ``str`` goes as a text frame, ``bytes`` as a binary frame, anything else
-        JSON-encoded. Nothing is checked: malformed frames are the point.
+        JSON-encoded. Nothing else is checked: malformed frames are the point.
         """
         self._bind()
-        data = _wire(frame)
+        wire = [_wire(frame) for frame in frames]  # all encodable, or none is sent
         conns = self.open_connections
         for conn in conns:
-            conn._send(data)
+            for data in wire:
+                conn._send(data)
         await _flush()
         return len(conns)
 

@@ -556,8 +556,13 @@ async def test_send_raw_sends_exact_frames_to_every_connection(fake_client: Make
         assert [s.state for s in subs] == [todo("a"), todo("a", n=1)]  # one connection only
         assert first.is_connected
         assert second.is_connected
+        first_update = server.envelope("todo", "inbox", "a", {"type": "update", "data": {"n": 2}})
+        second_update = server.envelope("todo", "inbox", "a", {"type": "update", "data": {"n": 3}})
+        assert await server.send_raw(first_update, second_update) == 2  # in order
+        assert [s.state for s in subs] == [{"n": 3}, {"n": 3}]
         with pytest.raises(ValueError, match="UTF-8"):
-            await server.send_raw("lone \ud800 surrogate")
+            await server.send_raw(first_update, "lone \ud800 surrogate")
+        assert [s.state for s in subs] == [{"n": 3}, {"n": 3}]  # nothing was sent
 
 
 async def test_a_frame_over_the_clients_max_size_fails_like_the_real_transport(
