@@ -490,6 +490,24 @@ async def test_a_stalled_group_goes_silent_while_the_connection_stays_up(
         assert [t["id"] for t in inbox.state] == ["after"]  # "missed" was lost: drift
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: verify_interval is accepted (ClientOptions, checked > 0) but nothing uses "
+    "it: a room whose server stopped delivering never converges to the truth",
+)
+async def test_verify_interval_brings_a_stalled_room_back_to_the_truth(
+    fake_client: MakeClient,
+) -> None:
+    server = FakeMotiaServer()
+    async with fake_client(server, verify_interval=0.2) as client:
+        inbox = client.subscribe_group("todo", "inbox")
+        await inbox.wait_for(lambda items: True, timeout=WAIT)
+        server.stall("todo", "inbox")  # for good: only a new sync can tell the client
+        await server.set("todo", "inbox", todo("missed"))
+        items = await inbox.wait_for(lambda items: len(items) == 1, timeout=2)
+        assert items[0]["id"] == "missed"
+
+
 @pytest.mark.parametrize("code", [1008, 1009])
 async def test_close_on_join_closes_with_the_code_and_the_client_gives_up_on_that_room(
     code: int, fake_client: MakeClient
