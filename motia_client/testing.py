@@ -557,6 +557,8 @@ class FakeMotiaServer:
     async def sync_group(self, stream: str, group: str, *, timestamp: int | None = None) -> int:
         """Send the group's items now, as a sync, to every subscription of that group."""
         self._bind()
+        _check_name(stream, "stream")
+        _check_name(group, "group")
         frame = self._frame(
             stream,
             group,
