@@ -1,8 +1,9 @@
 """Shared fixtures for the stream client tests (``test_client_*``).
 
-Servers listen on 127.0.0.1 and a free port and are stopped by the fixture
-that started them. Clients made through ``make_client`` use a short backoff
-and are closed at teardown.
+Socket servers listen on 127.0.0.1 and a free port and are stopped by the
+fixture that started them; tests that need no socket use the in-memory
+``FakeMotiaServer``. Clients made through ``make_client`` and ``fake_client``
+use a short backoff and are closed at teardown.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import Any
 import pytest
 
 from motia_client import AsyncStreamClient, ConnectionState, ReconnectPolicy, StateChange
-from tests.client.wsserver import FakeNetwork, WsServer
+from motia_client.testing import FakeMotiaServer
+from tests.client.wsserver import WsServer
 
 FAST = ReconnectPolicy(initial=0.02, factor=2.0, cap=0.1)
 TRANSPORTS = ("websockets",)
@@ -74,17 +76,28 @@ async def make_client(transport: str) -> AsyncIterator[Callable[..., AsyncStream
 
 
 @pytest.fixture
-def network() -> FakeNetwork:
-    """An in-memory transport factory (``transport=network``)."""
-    return FakeNetwork()
+def fake() -> FakeMotiaServer:
+    """An in-memory Motia 0.x server (``motia_client.testing``): no socket."""
+    return FakeMotiaServer()
 
 
 @pytest.fixture
-async def fake_client(network: FakeNetwork) -> AsyncIterator[AsyncStreamClient]:
-    """A client on the in-memory network, not connected yet; closed at teardown."""
-    client = AsyncStreamClient("ws://fake.invalid/", transport=network, reconnect=FAST)
-    yield client
-    await client.close()
+async def fake_client() -> AsyncIterator[Callable[..., AsyncStreamClient]]:
+    """Build clients on a :class:`FakeMotiaServer` with a fast backoff; all closed at teardown.
+
+    ``fake_client(server, **options)``: the client is not connected yet.
+    """
+    clients: list[AsyncStreamClient] = []
+
+    def make(server: FakeMotiaServer, **options: Any) -> AsyncStreamClient:
+        options.setdefault("reconnect", FAST)
+        client = AsyncStreamClient(server.url, transport=server.transport, **options)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.close()
 
 
 class StateLog:

@@ -1,4 +1,9 @@
-"""StreamClient: the blocking client, from a plain script and from inside a running loop."""
+"""StreamClient: the blocking client, from a plain script and from inside a running loop.
+
+The client runs its loop in a private thread; the in-memory ``FakeMotiaServer``
+lives on that loop and the test's thread reaches it with ``server.call(...)``. The
+plain-script test runs a real process against a real socket (``WsServer``).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,6 @@ import asyncio
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +28,9 @@ from motia_client import (
     StreamClient,
     SubscriptionRefused,
 )
+from motia_client.testing import FakeMotiaServer
 from tests.client.conftest import FAST
-from tests.client.wsserver import ThreadedServer, WsServer
+from tests.client.wsserver import WsServer
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -43,26 +48,23 @@ def loop_threads() -> list[threading.Thread]:
 
 
 @pytest.fixture
-def threaded() -> Iterator[ThreadedServer]:
-    """A WsServer on its own thread (the blocking client blocks the test's thread)."""
-    with ThreadedServer(
-        refuse=lambda conn, join: join["groupId"] == "secret",
-    ) as ts:
-        ts.server.store[("todo", "inbox")] = {"a": todo("a", "1"), "b": todo("b", "2")}
-        yield ts
+def seeded() -> FakeMotiaServer:
+    """A server with two todos that refuses the secret group (reached with ``call``)."""
+    server = FakeMotiaServer()
+    server.refuse("todo", "secret")
+    server.seed("todo", "inbox", todo("a", "1"), todo("b", "2"))
+    return server
 
 
-def blocking(url: str, transport: str, **options: Any) -> StreamClient:
+def blocking(server: FakeMotiaServer, **options: Any) -> StreamClient:
     options.setdefault("reconnect", FAST)
-    return StreamClient(url, transport=transport, **options)
+    return StreamClient(server.url, transport=server.transport, **options)
 
 
-def test_blocking_client_follows_a_group_and_an_item(
-    threaded: ThreadedServer, transport: str
-) -> None:
-    server = threaded.server
+def test_blocking_client_follows_a_group_and_an_item(seeded: FakeMotiaServer) -> None:
+    server = seeded
     states: list[StateChange] = []
-    with blocking(server.url, transport) as client:
+    with blocking(server) as client:
         client.on_state_change(states.append)
         assert client.state is S.OPEN
         assert client.is_connected
@@ -78,7 +80,7 @@ def test_blocking_client_follows_a_group_and_an_item(
         assert todos.items_by_id["b"] == todo("b", "2")
         with pytest.raises(TypeError):
             _ = item.items_by_id
-        threaded.run(lambda s: s.set("todo", "inbox", todo("c", "0")))
+        server.call(server.set, "todo", "inbox", todo("c", "0"))
         items = todos.wait_for(lambda items: len(items) == 3, timeout=5)
         assert [t["id"] for t in items] == ["c", "a", "b"]
         assert [t["id"] for t in todos.state] == ["c", "a", "b"]
@@ -89,11 +91,11 @@ def test_blocking_client_follows_a_group_and_an_item(
     assert loop_threads() == []
 
 
-def test_listeners_run_on_the_private_thread(threaded: ThreadedServer, transport: str) -> None:
-    server = threaded.server
+def test_listeners_run_on_the_private_thread(seeded: FakeMotiaServer) -> None:
+    server = seeded
     where: dict[str, str] = {}
     done = threading.Event()
-    with blocking(server.url, transport) as client:
+    with blocking(server) as client:
         todos = client.subscribe_group("todo", "inbox")
         todos.wait_for(lambda items: len(items) == 2, timeout=5)
 
@@ -110,28 +112,26 @@ def test_listeners_run_on_the_private_thread(threaded: ThreadedServer, transport
 
         remove = todos.add_change_listener(on_change)
         todos.on_event("ping", on_ping)
-        threaded.run(lambda s: s.set("todo", "inbox", todo("c", "3")))
-        threaded.run(lambda s: s.emit("todo", "inbox", "ping", 1))
+        server.call(server.set, "todo", "inbox", todo("c", "3"))
+        server.call(server.send_event, "todo", "inbox", "ping", 1)
         assert done.wait(5)
         remove()
-        threaded.run(lambda s: s.set("todo", "inbox", todo("d", "4")))
+        server.call(server.set, "todo", "inbox", todo("d", "4"))
         todos.wait_for(lambda items: len(items) == 4, timeout=5)
     assert where["change"] == LOOP_THREAD
     assert where["event"] == LOOP_THREAD
     assert "listener" in where["blocking call"]
 
 
-def test_changes_is_a_plain_iterator_with_a_timeout(
-    threaded: ThreadedServer, transport: str
-) -> None:
-    server = threaded.server
-    with blocking(server.url, transport) as client:
+def test_changes_is_a_plain_iterator_with_a_timeout(seeded: FakeMotiaServer) -> None:
+    server = seeded
+    with blocking(server) as client:
         todos = client.subscribe_group("todo", "inbox")
         seen: list[int] = []
         for items in todos.changes(timeout=5):
             seen.append(len(items))
             if len(items) == 2:
-                threaded.run(lambda s: s.set("todo", "inbox", todo("c", "3")))
+                server.call(server.set, "todo", "inbox", todo("c", "3"))
             if len(items) == 3:
                 break
         assert seen[-2:] == [2, 3]
@@ -140,12 +140,10 @@ def test_changes_is_a_plain_iterator_with_a_timeout(
         assert [len(items) for items in quiet] == [3]
 
 
-def test_a_refusal_surfaces_on_the_blocking_subscription(
-    threaded: ThreadedServer, transport: str
-) -> None:
-    server = threaded.server
+def test_a_refusal_surfaces_on_the_blocking_subscription(seeded: FakeMotiaServer) -> None:
+    server = seeded
     errors: list[MotiaError] = []
-    client = blocking(server.url, transport)
+    client = blocking(server)
     secret = client.subscribe_group("todo", "secret")
     secret.on_error(errors.append)  # before connect(): the refusal cannot come first
     with client:
@@ -160,12 +158,10 @@ def test_a_refusal_surfaces_on_the_blocking_subscription(
 
 
 @pytest.mark.filterwarnings("error::RuntimeWarning")  # e.g. "coroutine was never awaited"
-def test_close_stops_the_thread_and_ends_the_subscriptions(
-    threaded: ThreadedServer, transport: str
-) -> None:
-    server = threaded.server
+def test_close_stops_the_thread_and_ends_the_subscriptions(seeded: FakeMotiaServer) -> None:
+    server = seeded
     before = threading.active_count()
-    client = blocking(server.url, transport)
+    client = blocking(server)
     sub = client.subscribe_group("todo", "inbox")  # before connect: joined once open
     client.connect()
     last = sub.wait_for(lambda items: len(items) == 2, timeout=5)
@@ -190,41 +186,36 @@ def test_close_stops_the_thread_and_ends_the_subscriptions(
     assert loop_threads() == []
 
 
-def test_a_closed_subscription_sends_its_leave(threaded: ThreadedServer, transport: str) -> None:
-    server = threaded.server
-    with blocking(server.url, transport) as client:
+def test_a_closed_subscription_sends_its_leave(seeded: FakeMotiaServer) -> None:
+    server = seeded
+    with blocking(server) as client:
         with client.subscribe_group("todo", "inbox") as sub:
             sub.wait_for(lambda items: len(items) == 2, timeout=5)
         assert sub.closed
 
-        async def leaves(s: WsServer) -> int:
-            await s.wait_until(lambda: len(s.leaves) == 1)
-            return len(s.leaves)
-
-        assert threaded.run(leaves) == 1
+        assert len(server.call(server.wait_for_leaves, 1)) == 1
 
 
-def test_a_401_at_connect_raises_and_stops_the_thread(transport: str) -> None:
-    with ThreadedServer(token="right") as ts:
-        client = blocking(ts.server.url, transport, token="wrong")
-        with pytest.raises(AuthenticationError):
-            client.connect()
-        assert loop_threads() == []
-        with pytest.raises(AuthenticationError), blocking(ts.server.url, transport, token="x"):
-            pass
-        assert loop_threads() == []
+def test_a_401_at_connect_raises_and_stops_the_thread() -> None:
+    server = FakeMotiaServer(token="right")
+    client = blocking(server, token="wrong")
+    with pytest.raises(AuthenticationError):
+        client.connect()
+    assert loop_threads() == []
+    with pytest.raises(AuthenticationError), blocking(server, token="x"):
+        pass
+    assert loop_threads() == []
+    assert [a.status for a in server.attempts] == [401, 401]
 
 
-async def test_blocking_client_inside_a_running_event_loop(
-    threaded: ThreadedServer, transport: str
-) -> None:
+async def test_blocking_client_inside_a_running_event_loop(seeded: FakeMotiaServer) -> None:
     asyncio.get_running_loop()  # as in Jupyter: this thread already runs a loop
-    server = threaded.server
-    with blocking(server.url, transport) as client:
+    server = seeded
+    with blocking(server) as client:
         todos = client.subscribe_group("todo", "inbox")
         items = todos.wait_for(lambda items: len(items) == 2, timeout=5)
         assert [t["id"] for t in items] == ["a", "b"]
-        threaded.run(lambda s: s.set("todo", "inbox", todo("c", "3")))
+        server.call(server.set, "todo", "inbox", todo("c", "3"))
         assert len(todos.wait_for(lambda items: len(items) == 3, timeout=5)) == 3
     assert loop_threads() == []
 

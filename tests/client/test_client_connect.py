@@ -19,8 +19,9 @@ from motia_client import (
     StreamClient,
     Transport,
 )
+from motia_client.testing import FakeMotiaServer
 from tests.client.conftest import WAIT, StateLog, assert_nothing_left
-from tests.client.wsserver import FakeNetwork, WsServer, free_port
+from tests.client.wsserver import WsServer, free_port
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -187,12 +188,12 @@ def test_a_header_token_must_not_break_the_header() -> None:
     AsyncStreamClient("ws://127.0.0.1:1/", token="abc/def==", auth="header")
 
 
-async def test_a_callable_returning_an_unfit_token_fails_connect(network: FakeNetwork) -> None:
-    client = AsyncStreamClient("ws://fake.invalid/", token=lambda: "bad/token", transport=network)
+async def test_a_callable_returning_an_unfit_token_fails_connect(fake: FakeMotiaServer) -> None:
+    client = AsyncStreamClient(fake.url, token=lambda: "bad/token", transport=fake.transport)
     with pytest.raises(ValueError, match="subprotocol") as info:
         await client.connect()
     assert "bad/token" not in str(info.value)
-    assert network.requests == []
+    assert fake.attempts == []  # refused before any connection attempt
     assert_nothing_left(client)
 
 
@@ -292,7 +293,7 @@ async def test_close_before_connect(make_client: MakeClient) -> None:
 # -- the transport interface -------------------------------------------------------------
 
 
-async def test_a_transport_factory_gets_every_connect_setting(network: FakeNetwork) -> None:
+async def test_a_transport_factory_gets_every_connect_setting(fake: FakeMotiaServer) -> None:
     client = AsyncStreamClient(
         "ws://fake.invalid/",
         token=TOKEN,
@@ -303,10 +304,10 @@ async def test_a_transport_factory_gets_every_connect_setting(network: FakeNetwo
         ping_timeout=4.0,
         open_timeout=5.0,
         max_size=1234,
-        transport=network,
+        transport=fake.transport,
     )
     async with client:
-        request = network.requests[0]
+        request = fake.attempts[0].request
         assert request.credentials.url == "ws://fake.invalid/"
         assert request.credentials.subprotocols == ()
         assert dict(request.credentials.headers) == {
@@ -315,9 +316,9 @@ async def test_a_transport_factory_gets_every_connect_setting(network: FakeNetwo
         }
         assert (request.ssl, request.ping_interval, request.ping_timeout) == (False, 3.0, 4.0)
         assert (request.open_timeout, request.max_size) == (5.0, 1234)
-    defaults = AsyncStreamClient("ws://fake.invalid/", transport=network)
+    defaults = AsyncStreamClient("ws://fake.invalid/", transport=fake.transport)
     async with defaults:
-        request = network.requests[1]
+        request = fake.attempts[1].request
         assert (request.ping_interval, request.ping_timeout) == (20.0, 20.0)
         assert request.max_size == 64 * 1024 * 1024
         assert request.ssl is None
@@ -343,7 +344,7 @@ async def test_a_handshake_that_never_completes_times_out(make_client: MakeClien
         await listener.wait_closed()
 
 
-async def test_close_while_connect_is_waiting(network: FakeNetwork) -> None:
+async def test_close_while_connect_is_waiting() -> None:
     started = asyncio.Event()
 
     async def hanging(request: ConnectRequest) -> Transport:

@@ -1,4 +1,8 @@
-"""Errors stay isolated: raising listeners, malformed frames, refused joins, large frames."""
+"""Errors stay isolated: raising listeners, malformed frames, refused joins, large frames.
+
+Most run on the in-memory ``FakeMotiaServer``; the frame size tests and a connect
+failure need a real socket (``WsServer``, a closed port).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import asyncio
 import gc
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pydantic
@@ -19,13 +23,13 @@ from motia_client import (
     MotiaError,
     SubscriptionRefused,
 )
+from motia_client.testing import FakeMotiaServer
 from tests.client.conftest import WAIT, StateLog
-from tests.client.wsserver import FakeNetwork, WsServer, envelope, free_port
+from tests.client.wsserver import WsServer, envelope, free_port
 
 pytestmark = pytest.mark.timeout(60)
 
 S = ConnectionState
-MakeServer = Callable[..., Awaitable[WsServer]]
 MakeClient = Callable[..., AsyncStreamClient]
 
 
@@ -38,7 +42,7 @@ def client_records(caplog: pytest.LogCaptureFixture, level: int) -> list[logging
 
 
 async def test_an_internal_error_on_one_frame_skips_that_frame_only(
-    server: WsServer, make_client: MakeClient, caplog: pytest.LogCaptureFixture
+    fake: FakeMotiaServer, fake_client: MakeClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Something raising while one frame is handled (here a model validator with a bug:
     # not a ValidationError, so it is nobody's to catch) must not stop the reader: the
@@ -53,8 +57,9 @@ async def test_an_internal_error_on_one_frame_skips_that_frame_only(
                 raise RuntimeError("a bug in the model")
             return value
 
-    server.store[("todo", "inbox")] = {"a": todo("a")}
-    client = make_client(server.url)
+    server = fake
+    server.seed("todo", "inbox", todo("a"))
+    client = fake_client(server)
     log = StateLog(client)
     async with client:
         sub = client.subscribe_group("todo", "inbox", model=Todo)
@@ -73,10 +78,11 @@ async def test_an_internal_error_on_one_frame_skips_that_frame_only(
 
 
 async def test_raising_listeners_are_logged_and_isolated(
-    server: WsServer, make_client: MakeClient, caplog: pytest.LogCaptureFixture
+    fake: FakeMotiaServer, fake_client: MakeClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    server.store[("todo", "inbox")] = {"a": todo("a")}
-    client = make_client(server.url)
+    server = fake
+    server.seed("todo", "inbox", todo("a"))
+    client = fake_client(server)
     log = StateLog(client)
 
     def boom(*args: Any) -> None:
@@ -102,25 +108,27 @@ async def test_raising_listeners_are_logged_and_isolated(
         sub.on_error(boom)
         await sub.wait_for(lambda items: len(items) == 1, timeout=WAIT)
         await server.set("todo", "inbox", todo("b"))
-        await server.emit("todo", "inbox", "ping", 1)
+        await server.send_event("todo", "inbox", "ping", 1)
         await server.set("todo", "inbox", todo("c"))
         await sub.wait_for(lambda items: len(items) == 3, timeout=WAIT)
         assert got == [1, 2, 3]  # every change, despite the listeners before it
         assert pings == [1]
         assert len(other.state) == 3
         assert client.state is S.OPEN
-        assert len(server.conns) == 1  # no reconnect
+        assert len(server.connections) == 1  # no reconnect
         assert S.RECONNECTING not in log.states
-        await server.wait_until(lambda: True)
+        await asyncio.sleep(0)  # the async listeners raise
         raised = [r for r in client_records(caplog, logging.ERROR) if r.exc_info]
         assert any("listener" in r.getMessage() for r in raised)
         assert {str(r.exc_info[1]) for r in raised if r.exc_info} >= {"listener bug"}
 
 
 async def test_async_listener_errors_are_logged(
-    fake_client: AsyncStreamClient, network: FakeNetwork, caplog: pytest.LogCaptureFixture
+    fake: FakeMotiaServer, fake_client: MakeClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sub = fake_client.subscribe_item("todo", "inbox", "a")
+    fake.seed("todo", "inbox", {"id": "a"})
+    client = fake_client(fake)
+    sub = client.subscribe_item("todo", "inbox", "a")
     finished = asyncio.Event()
 
     async def failing(state: Any) -> None:
@@ -129,11 +137,9 @@ async def test_async_listener_errors_are_logged(
         raise ValueError("async boom")
 
     sub.add_change_listener(failing)
-    await fake_client.connect()
-    wire = await network.transport()
-    wire.push(envelope("todo", "inbox", "a", {"type": "sync", "data": {"id": "a"}}, 1))
+    await client.connect()  # the join's sync calls the listener
     await asyncio.wait_for(finished.wait(), WAIT)
-    wire.push(envelope("todo", "inbox", "a", {"type": "update", "data": {"id": "a", "n": 1}}, 2))
+    await fake.set("todo", "inbox", {"id": "a", "n": 1})
     await sub.wait_for(lambda it: it is not None and it.get("n") == 1, timeout=WAIT)
     errors = [r for r in client_records(caplog, logging.ERROR) if r.exc_info]
     assert any(str(r.exc_info[1]) == "async boom" for r in errors if r.exc_info)
@@ -156,58 +162,55 @@ MALFORMED: list[str | bytes] = [
 
 
 async def test_malformed_frames_are_logged_and_skipped(
-    server: WsServer, make_client: MakeClient, caplog: pytest.LogCaptureFixture
+    fake: FakeMotiaServer, fake_client: MakeClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="motia_client")
-    server.store[("todo", "inbox")] = {"a": todo("a")}
-    client = make_client(server.url)
+    server = fake
+    server.seed("todo", "inbox", todo("a"))
+    client = fake_client(server)
     log = StateLog(client)
     async with client:
         sub = client.subscribe_group("todo", "inbox")
         await sub.wait_for(lambda items: len(items) == 1, timeout=WAIT)
         for raw in MALFORMED:
-            await server.send_all(raw)
+            await server.send_raw(raw)
         await server.set("todo", "inbox", todo("b"))
         items = await sub.wait_for(lambda items: len(items) == 2, timeout=WAIT)
         assert [t["id"] for t in items] == ["a", "b"]  # no state lost
         assert client.state is S.OPEN
         assert S.RECONNECTING not in log.states
-        assert len(server.conns) == 1
+        assert len(server.connections) == 1
     warnings = [r for r in client_records(caplog, logging.WARNING) if "malformed" in r.getMessage()]
     assert len(warnings) == len(MALFORMED)
     assert all(len(r.getMessage()) < 400 for r in warnings)  # a preview, not the frame
 
 
 async def test_frames_are_logged_at_debug_only(
-    server: WsServer, make_client: MakeClient, caplog: pytest.LogCaptureFixture
+    fake: FakeMotiaServer, fake_client: MakeClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    async with make_client(server.url) as client:
+    server = fake
+    async with fake_client(server) as client:
         sub = client.subscribe_group("todo", "inbox")
         await sub.wait_for(lambda items: True, timeout=WAIT)
         before = len(caplog.records)
         for n in range(20):
             await server.set("todo", "inbox", todo(f"t{n}"))
-            await server.emit("todo", "inbox", "ping", n)
+            await server.send_event("todo", "inbox", "ping", n)
         await sub.wait_for(lambda items: len(items) == 20, timeout=WAIT)
-        noisy = [
-            r
-            for r in caplog.records[before:]
-            if r.levelno >= logging.INFO and not r.name.startswith("websockets.server")
-        ]
+        noisy = [r for r in caplog.records[before:] if r.levelno >= logging.INFO]
         assert noisy == []
 
 
 @pytest.mark.parametrize("dialect", ["motia", "iii"])
 async def test_a_refused_join_ends_that_subscription_only(
-    make_server: MakeServer, make_client: MakeClient, dialect: str
+    fake_client: MakeClient, dialect: str
 ) -> None:
-    server = await make_server(
-        dialect=dialect, refuse=lambda conn, join: join["groupId"] == "secret"
-    )
-    server.store[("todo", "inbox")] = {"a": todo("a")}
-    server.store[("todo", "secret")] = {"s": todo("s")}
-    async with make_client(server.url) as client:
+    server = FakeMotiaServer(dialect)  # type: ignore[arg-type]
+    server.refuse("todo", "secret")
+    server.seed("todo", "inbox", todo("a"))
+    server.seed("todo", "secret", todo("s"))
+    async with fake_client(server) as client:
         secret_group = client.subscribe_group("todo", "secret")
         secret_item = client.subscribe_item("todo", "secret", "s")
         inbox = client.subscribe_group("todo", "inbox")
@@ -233,14 +236,15 @@ async def test_a_refused_join_ends_that_subscription_only(
         await server.set("todo", "inbox", todo("b"))
         await inbox.wait_for(lambda items: len(items) == 2, timeout=WAIT)
         assert client.state is S.OPEN
-        assert len(server.conns[0].joins) == 3
+        assert len(server.connections[0].joins) == 3
 
 
 async def test_a_late_subscriber_of_a_refused_room_is_refused_too(
-    make_server: MakeServer, make_client: MakeClient
+    fake: FakeMotiaServer, fake_client: MakeClient
 ) -> None:
-    server = await make_server(refuse=lambda conn, join: join["groupId"] == "secret")
-    async with make_client(server.url) as client:
+    server = fake
+    server.refuse("todo", "secret")
+    async with fake_client(server) as client:
         first = client.subscribe_item("todo", "secret", "s")
         with pytest.raises(SubscriptionRefused):
             await first.wait_for(lambda item: True, timeout=WAIT)
@@ -251,7 +255,7 @@ async def test_a_late_subscriber_of_a_refused_room_is_refused_too(
             await late.wait_for(lambda item: True, timeout=WAIT)
         probe = client.subscribe_group("todo", "inbox")
         await probe.wait_for(lambda items: True, timeout=WAIT)
-        assert len(server.conns[0].joins) == 2  # no second, doomed join for the secret room
+        assert len(server.connections[0].joins) == 2  # no second, doomed join for the secret room
 
 
 async def test_a_100000_item_group_sync_arrives_whole(

@@ -1,4 +1,9 @@
-"""Reconnect: rejoin and converge, server restarts, keepalive, token refresh, 401, refusals."""
+"""Reconnect: rejoin and converge, server restarts, keepalive, token refresh, 401, refusals.
+
+The scripted faults of ``FakeMotiaServer`` (drop, fail_next, a token that changes,
+refusals) need no socket; a restart on the same port, keepalive against a frozen
+link and the cleanup of the websockets transport run on real sockets.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import asyncio
 import itertools
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,13 +25,13 @@ from motia_client import (
     ReconnectPolicy,
     SubscriptionRefused,
 )
+from motia_client.testing import FakeMotiaServer
 from tests.client.conftest import WAIT, StateLog, assert_nothing_left
 from tests.client.wsserver import FreezableProxy, WsServer
 
 pytestmark = pytest.mark.timeout(30)
 
 S = ConnectionState
-MakeServer = Callable[..., Awaitable[WsServer]]
 MakeClient = Callable[..., AsyncStreamClient]
 
 
@@ -45,11 +50,11 @@ class Seen:
 
 
 async def test_a_dropped_connection_rejoins_with_fresh_ids_and_converges_once(
-    server: WsServer, make_client: MakeClient
+    fake: FakeMotiaServer, fake_client: MakeClient
 ) -> None:
-    inbox = {"a": todo("a", "1"), "b": todo("b", "2"), "c": todo("c", "3")}
-    server.store[("todo", "inbox")] = dict(inbox)
-    client = make_client(server.url)
+    server = fake
+    server.seed("todo", "inbox", todo("a", "1"), todo("b", "2"), todo("c", "3"))
+    client = fake_client(server)
     log = StateLog(client)
     async with client:
         group = client.subscribe_group("todo", "inbox", sort_key="createdAt")
@@ -63,15 +68,13 @@ async def test_a_dropped_connection_rejoins_with_fresh_ids_and_converges_once(
             sub.add_change_listener(seen[name])
             assert len(seen[name].states) == 1  # at once: the subscription is synced
             seen[name].states.clear()
-        first_ids = {j["subscriptionId"] for j in server.conns[0].joins}
+        first_ids = {j["subscriptionId"] for j in server.connections[0].joins}
         # the store changes while the client is away: no frame tells it
-        server.store[("todo", "inbox")] = {
-            "a": todo("a", "1", done=True),
-            "c": todo("c", "3"),
-            "d": todo("d", "0"),
-        }
+        server.seed(
+            "todo", "inbox", todo("a", "1", done=True), todo("c", "3"), todo("d", "0"), replace=True
+        )
         await server.drop()
-        conn = await server.wait_conn(2)
+        conn = await server.wait_for_connections(2)
         await server.wait_until(lambda: len(conn.joins) == 3)
         items = await group.wait_for(lambda items: len(items) == 3, timeout=WAIT)
         await item.wait_for(lambda it: it.get("done") is True, timeout=WAIT)
@@ -93,16 +96,17 @@ async def test_a_dropped_connection_rejoins_with_fresh_ids_and_converges_once(
 
 
 async def test_a_server_that_closes_normally_is_reconnected_to(
-    server: WsServer, make_client: MakeClient
+    fake: FakeMotiaServer, fake_client: MakeClient
 ) -> None:
-    server.store[("todo", "inbox")] = {"a": todo("a", "1")}
-    async with make_client(server.url) as client:
+    server = fake
+    server.seed("todo", "inbox", todo("a", "1"))
+    async with fake_client(server) as client:
         sub = client.subscribe_group("todo", "inbox")
         await sub.wait_for(lambda items: len(items) == 1, timeout=WAIT)
-        await server.conns[0].ws.close(1001, "going away")
-        await server.wait_conn(2)
+        await server.connections[0].disconnect(1001)  # going away
+        await server.wait_for_connections(2)
         await server.set("todo", "inbox", todo("b", "2"))
-        await server.wait_until(lambda: len(server.conns[1].joins) == 1)
+        await server.wait_until(lambda: len(server.connections[1].joins) == 1)
         await sub.wait_for(lambda items: len(items) == 2, timeout=WAIT)
 
 
@@ -156,9 +160,10 @@ async def test_keepalive_detects_a_half_open_socket_in_time(
 
 
 async def test_reconnect_false_fails_on_the_first_loss(
-    server: WsServer, make_client: MakeClient
+    fake: FakeMotiaServer, fake_client: MakeClient
 ) -> None:
-    client = make_client(server.url, reconnect=False)
+    server = fake
+    client = fake_client(server, reconnect=False)
     log = StateLog(client)
     errors: list[MotiaError] = []
     async with client:
@@ -171,18 +176,20 @@ async def test_reconnect_false_fails_on_the_first_loss(
         assert [type(e) for e in errors] == [MotiaConnectionError]
         with pytest.raises(MotiaConnectionError):
             await sub.wait_for(lambda items: False, timeout=WAIT)
-    assert len(server.handshakes) == 1
+    assert len(server.attempts) == 1
     assert log.states == [S.CONNECTING, S.OPEN, S.FAILED, S.CLOSED]
 
 
 async def test_the_policy_gives_up_after_max_attempts(
-    server: WsServer, make_client: MakeClient
+    fake: FakeMotiaServer, fake_client: MakeClient
 ) -> None:
+    server = fake
     policy = ReconnectPolicy(initial=0.01, cap=0.01, max_attempts=2)
-    client = make_client(server.url, reconnect=policy)
+    client = fake_client(server, reconnect=policy)
     log = StateLog(client)
     async with client:
-        await server.stop()
+        server.fail_next(10**6)  # the server is gone for good
+        await server.drop()
         await log.wait(S.FAILED)
         assert [c.attempt for c in log.changes if c.state is S.RECONNECTING] == [1, 2]
         assert "gave up after 2" in str(client.error)
@@ -214,10 +221,10 @@ def test_reconnect_policy_backoff_is_capped_exponential_with_full_jitter() -> No
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
 async def test_a_token_callable_is_called_again_on_reconnect(
-    make_server: MakeServer, make_client: MakeClient, kind: str
+    fake_client: MakeClient, kind: str
 ) -> None:
-    server = await make_server(token="t1")
-    server.store[("todo", "inbox")] = {"a": todo("a", "1")}
+    server = FakeMotiaServer(token="t1")
+    server.seed("todo", "inbox", todo("a", "1"))
     current = {"token": "t1"}
     calls: list[str] = []
 
@@ -229,23 +236,21 @@ async def test_a_token_callable_is_called_again_on_reconnect(
         await asyncio.sleep(0)
         return sync_token()
 
-    client = make_client(server.url, token=sync_token if kind == "sync" else async_token)
+    client = fake_client(server, token=sync_token if kind == "sync" else async_token)
     async with client:
         sub = client.subscribe_group("todo", "inbox")
         await sub.wait_for(lambda items: len(items) == 1, timeout=WAIT)
         server.token = current["token"] = "t2"  # the old token expires
-        server.store[("todo", "inbox")]["b"] = todo("b", "2")
+        server.seed("todo", "inbox", todo("b", "2"))
         await server.drop()
         await sub.wait_for(lambda items: len(items) == 2, timeout=WAIT)
-    assert [h.token for h in server.handshakes] == ["t1", "t2"]
+    assert [h.token for h in server.attempts] == ["t1", "t2"]
     assert calls == ["t1", "t2"]
 
 
-async def test_a_401_after_a_reconnect_stops_retrying(
-    make_server: MakeServer, make_client: MakeClient
-) -> None:
-    server = await make_server(token="t1")
-    client = make_client(server.url, token="t1")
+async def test_a_401_after_a_reconnect_stops_retrying(fake_client: MakeClient) -> None:
+    server = FakeMotiaServer(token="t1")
+    client = fake_client(server, token="t1")
     log = StateLog(client)
     errors: list[MotiaError] = []
     async with client:
@@ -263,26 +268,26 @@ async def test_a_401_after_a_reconnect_stops_retrying(
         assert [type(e) for e in errors] == [AuthenticationError]
         assert client._supervisor is not None
         assert client._supervisor.done()  # nothing will try again
-    assert [h.status for h in server.handshakes] == [101, 401]
+    assert [h.status for h in server.attempts] == [101, 401]
 
 
 async def test_a_401_is_retried_when_the_callable_returns_a_new_token(
-    make_server: MakeServer, make_client: MakeClient
+    fake_client: MakeClient,
 ) -> None:
-    server = await make_server(token="t1")
-    server.store[("todo", "inbox")] = {"a": todo("a", "1")}
+    server = FakeMotiaServer(token="t1")
+    server.seed("todo", "inbox", todo("a", "1"))
     handed = itertools.chain(["t1", "t1"], itertools.repeat("t2"))  # a cache that lags once
-    client = make_client(server.url, token=lambda: next(handed))
+    client = fake_client(server, token=lambda: next(handed))
     log = StateLog(client)
     async with client:
         sub = client.subscribe_group("todo", "inbox")
         await sub.wait_for(lambda items: len(items) == 1, timeout=WAIT)
         server.token = "t2"
-        server.store[("todo", "inbox")]["b"] = todo("b", "2")
+        server.seed("todo", "inbox", todo("b", "2"))
         await server.drop()
         await sub.wait_for(lambda items: len(items) == 2, timeout=WAIT)
         assert client.state is S.OPEN
-    assert [(h.token, h.status) for h in server.handshakes] == [
+    assert [(h.token, h.status) for h in server.attempts] == [
         ("t1", 101),
         ("t1", 401),
         ("t2", 101),
@@ -291,16 +296,16 @@ async def test_a_401_is_retried_when_the_callable_returns_a_new_token(
 
 
 async def test_a_token_that_changes_on_every_call_is_retried_at_the_backoff_pace(
-    make_server: MakeServer, make_client: MakeClient
+    fake_client: MakeClient,
 ) -> None:
-    server = await make_server(token="never-matches")
+    server = FakeMotiaServer(token="never-matches")
     counter = itertools.count()
     policy = ReconnectPolicy(initial=0.01, cap=0.01, max_attempts=3)
-    client = make_client(server.url, token=lambda: f"minted-{next(counter)}", reconnect=policy)
+    client = fake_client(server, token=lambda: f"minted-{next(counter)}", reconnect=policy)
     log = StateLog(client)
     await client.connect(wait=False)
     await log.wait(S.FAILED)  # the policy bounds it: no hot loop against a 401
-    assert len(server.handshakes) == 4
+    assert len(server.attempts) == 4
     assert isinstance(client.error, MotiaError)
     retries = [c for c in log.changes if c.state is S.RECONNECTING]
     assert [c.attempt for c in retries] == [1, 2, 3]
@@ -311,13 +316,13 @@ async def test_a_token_that_changes_on_every_call_is_retried_at_the_backoff_pace
 
 
 async def test_every_join_refused_after_a_reconnect_refreshes_the_token_once(
-    make_server: MakeServer, make_client: MakeClient
+    fake_client: MakeClient,
 ) -> None:
     # iii upgrades a stale token anyway; its only symptom is that joins come back refused
-    server = await make_server(dialect="iii", token="t1")
-    server.store[("todo", "inbox")] = {"a": todo("a", "1")}
+    server = FakeMotiaServer("iii", token="t1")
+    server.seed("todo", "inbox", todo("a", "1"))
     handed = itertools.chain(["t1", "t1"], itertools.repeat("t2"))
-    client = make_client(server.url, token=lambda: next(handed))
+    client = fake_client(server, token=lambda: next(handed))
     errors: list[MotiaError] = []
     async with client:
         group = client.subscribe_group("todo", "inbox")
@@ -326,21 +331,21 @@ async def test_every_join_refused_after_a_reconnect_refreshes_the_token_once(
         item.on_error(errors.append)
         await group.wait_for(lambda items: len(items) == 1, timeout=WAIT)
         server.token = "t2"
-        server.store[("todo", "inbox")]["b"] = todo("b", "2")
+        server.seed("todo", "inbox", todo("b", "2"))
         await server.drop()
         await group.wait_for(lambda items: len(items) == 2, timeout=WAIT)
-        await server.wait_until(lambda: len(server.handshakes) == 3)
-        assert [h.token for h in server.handshakes] == ["t1", "t1", "t2"]
+        await server.wait_until(lambda: len(server.attempts) == 3)
+        assert [h.token for h in server.attempts] == ["t1", "t1", "t2"]
         assert item.state == todo("a", "1")
         assert errors == []  # refreshed before reporting anything
         assert (group.error, item.error) == (None, None)
 
 
 async def test_every_join_refused_with_no_new_token_is_reported_once(
-    make_server: MakeServer, make_client: MakeClient
+    fake_client: MakeClient,
 ) -> None:
-    server = await make_server(dialect="iii", token="t1")
-    client = make_client(server.url, token=lambda: "t1")
+    server = FakeMotiaServer("iii", token="t1")
+    client = fake_client(server, token=lambda: "t1")
     errors: list[MotiaError] = []
     async with client:
         group = client.subscribe_group("todo", "inbox")
@@ -355,27 +360,26 @@ async def test_every_join_refused_with_no_new_token_is_reported_once(
         with pytest.raises(SubscriptionRefused):
             await item.wait_for(lambda items: False, timeout=WAIT)
         assert sorted(type(e).__name__ for e in errors) == ["SubscriptionRefused"] * 2
-        assert len(server.handshakes) == 2
+        assert len(server.attempts) == 2
         assert client.state is S.OPEN
 
 
 async def test_a_partial_refusal_after_a_reconnect_is_reported_without_any_state(
-    make_server: MakeServer, make_client: MakeClient
+    fake: FakeMotiaServer, fake_client: MakeClient
 ) -> None:
     # Motia 0.x sends nothing for a missing item, so no state frame ever ends the
     # probation: the refusal must still be reported once its deadline passes.
-    refusing = False
-    server = await make_server(refuse=lambda conn, join: refusing and join["groupId"] == "secret")
-    client = make_client(server.url, token=lambda: "t1")
+    server = fake
+    client = fake_client(server, token=lambda: "t1")
     async with client:
         secret = client.subscribe_group("todo", "secret")
         missing = client.subscribe_item("todo", "inbox", "nobody")
         errors: list[MotiaError] = []
         secret.on_error(errors.append)
         await secret.wait_for(lambda items: True, timeout=WAIT)
-        refusing = True
+        server.refuse("todo", "secret")
         await server.drop()
-        conn = await server.wait_conn(2)
+        conn = await server.wait_for_connections(2)
         await server.wait_until(lambda: len(conn.joins) == 2)
         started = time.monotonic()
         with pytest.raises(SubscriptionRefused):
@@ -384,16 +388,17 @@ async def test_a_partial_refusal_after_a_reconnect_is_reported_without_any_state
         assert [type(e) for e in errors] == [SubscriptionRefused]
         assert missing.error is None  # unanswered, not refused: settled as a missing item
         assert missing.state is None
-        assert len(server.handshakes) == 2  # one refused room out of two: no token refresh
+        assert len(server.attempts) == 2  # one refused room out of two: no token refresh
 
 
 async def test_a_refused_room_is_not_rejoined_unless_the_token_changed(
-    make_server: MakeServer, make_client: MakeClient
+    fake: FakeMotiaServer, fake_client: MakeClient
 ) -> None:
-    server = await make_server(refuse=lambda conn, join: join["groupId"] == "secret")
-    server.store[("todo", "inbox")] = {"a": todo("a", "1")}
+    server = fake
+    allow = server.refuse("todo", "secret")
+    server.seed("todo", "inbox", todo("a", "1"))
     tokens = iter(["t1", "t1", "t2"])
-    client = make_client(server.url, token=lambda: next(tokens))
+    client = fake_client(server, token=lambda: next(tokens))
     async with client:
         secret = client.subscribe_group("todo", "secret")
         inbox = client.subscribe_group("todo", "inbox")
@@ -403,16 +408,16 @@ async def test_a_refused_room_is_not_rejoined_unless_the_token_changed(
             await secret.wait_for(lambda items: True, timeout=WAIT)
         await inbox.wait_for(lambda items: len(items) == 1, timeout=WAIT)
         await server.drop()  # same token: only the inbox is joined again
-        conn = await server.wait_conn(2)
+        conn = await server.wait_for_connections(2)
         await inbox.wait_for(lambda items: True, timeout=WAIT)
         await server.wait_until(lambda: len(conn.joins) == 1)
         assert conn.joins[0]["groupId"] == "inbox"
-        server.refuse = None
-        server.store[("todo", "secret")] = {"s": todo("s", "1")}
+        allow()
+        server.seed("todo", "secret", todo("s", "1"))
         seen: list[tuple[int, MotiaError | None]] = []  # what a listener sees
         secret.add_change_listener(lambda items: seen.append((len(items), secret.error)))
         await server.drop()  # a new token: the refused room is tried again, and accepted
-        conn = await server.wait_conn(3)
+        conn = await server.wait_for_connections(3)
         await server.wait_until(lambda: len(conn.joins) == 2)
         for _ in range(int(WAIT / 0.01)):  # bounded wait for the listener
             if seen:
@@ -438,12 +443,13 @@ async def test_close_while_reconnecting_leaves_nothing(
 
 
 async def test_the_supervisor_survives_bad_frames_and_raising_listeners(
-    server: WsServer, make_client: MakeClient
+    fake: FakeMotiaServer, fake_client: MakeClient
 ) -> None:
     # The official Python client's reconnect path cancels its own task, so after a
     # bad frame or a raising listener its state silently freezes. Ours keeps going.
-    server.store[("todo", "inbox")] = {"a": todo("a", "1")}
-    client = make_client(server.url)
+    server = fake
+    server.seed("todo", "inbox", todo("a", "1"))
+    client = fake_client(server)
     async with client:
         sub = client.subscribe_group("todo", "inbox")
 
@@ -452,34 +458,35 @@ async def test_the_supervisor_survives_bad_frames_and_raising_listeners(
 
         sub.add_change_listener(boom)
         await sub.wait_for(lambda items: len(items) == 1, timeout=WAIT)
-        await server.send_all("{broken")
+        await server.send_raw("{broken")
         await server.set("todo", "inbox", todo("b", "2"))
         await sub.wait_for(lambda items: len(items) == 2, timeout=WAIT)
+        server.seed("todo", "inbox", todo("c", "3"))
         await server.drop()
-        server.store[("todo", "inbox")]["c"] = todo("c", "3")
         await sub.wait_for(lambda items: len(items) == 3, timeout=WAIT)
+        server.seed("todo", "inbox", todo("d", "4"))
         await server.drop()  # and again
-        server.store[("todo", "inbox")]["d"] = todo("d", "4")
         await sub.wait_for(lambda items: len(items) == 4, timeout=WAIT)
         assert client.state is S.OPEN
-        assert len(server.conns) == 3
+        assert len(server.connections) == 3
 
 
 async def test_subscribing_while_reconnecting_joins_once_the_socket_is_back(
-    server: WsServer, make_client: MakeClient
+    fake: FakeMotiaServer, fake_client: MakeClient
 ) -> None:
-    server.store[("todo", "inbox")] = {"a": todo("a", "1")}
-    client = make_client(server.url)
+    server = fake
+    server.seed("todo", "inbox", todo("a", "1"))
+    client = fake_client(server)
     log = StateLog(client)
     async with client:
         first = client.subscribe_group("todo", "inbox")
         await first.wait_for(lambda items: len(items) == 1, timeout=WAIT)
-        port = server.port
-        await server.stop()
+        server.fail_next(10**6)  # down
+        await server.drop()
         await log.wait(S.RECONNECTING)
         late = client.subscribe_item("todo", "inbox", "a")  # no socket right now
         assert not late.synced
-        await server.start(port)
+        server.fail_next(0)  # back up
         assert await late.wait_for(lambda it: it is not None, timeout=WAIT) == todo("a", "1")
-        conn = await server.wait_conn(2)
+        conn = await server.wait_for_connections(2)
         await server.wait_until(lambda: len(conn.joins) == 2)  # one per room, no duplicate

@@ -18,8 +18,9 @@ from motia_client import (
     MotiaError,
     StreamClient,
 )
+from motia_client.testing import FakeMotiaServer
 from tests.client.conftest import FAST, WAIT, StateLog, Tls
-from tests.client.wsserver import FakeNetwork, WsServer
+from tests.client.wsserver import WsServer
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -79,21 +80,21 @@ async def test_the_token_is_in_no_log_line_of_a_full_run(
     assert leaks("\n".join(exposed), SECRET, SECRET2) == []
 
 
-async def test_reprs_and_requests_never_show_the_token(network: FakeNetwork) -> None:
+async def test_reprs_and_requests_never_show_the_token(fake: FakeMotiaServer) -> None:
     client = AsyncStreamClient(
         "ws://fake.invalid/stream?x=1",
         token=SECRET,
         auth="query",
-        transport=network,
+        transport=fake.transport,
         reconnect=FAST,
     )
     sub = client.subscribe_item("todo", "inbox", "a")
     await client.connect()
     try:
-        request = network.requests[0]
+        request = fake.attempts[0].request
         assert SECRET in request.credentials.url  # it does travel...
         shown = [repr(client), repr(sub), repr(request), repr(request.credentials)]
-        shown += [request.safe_url, str(client)]
+        shown += [request.safe_url, str(client), repr(fake), repr(fake.attempts)]
         assert leaks("\n".join(shown), SECRET) == []  # ...but is never shown
         assert request.safe_url == "ws://fake.invalid/stream"
     finally:

@@ -1,18 +1,18 @@
 """Regression tests for the client defects of issue 20 (an independent attack on the client).
 
-Each drives the real client against a real socket server or the in-memory network, and
-failed before its fix.
+Each drives the real client against the in-memory ``FakeMotiaServer`` (its scripted
+faults stand in for the misbehaving servers), and failed before its fix.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 import json
 import logging
 import time
 import tracemalloc
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -24,11 +24,11 @@ from motia_client import (
     ReconnectPolicy,
     StateChange,
 )
-from tests.client.wsserver import Conn, FakeNetwork, WsServer, envelope, free_port
+from motia_client.testing import FakeMotiaServer
+from tests.client.wsserver import envelope
 from tests.reliability.harness import wait_until
 
 pytestmark = pytest.mark.timeout(60)
-MakeServer = Callable[..., Awaitable[WsServer]]
 
 
 def todo(todo_id: str, **extra: Any) -> dict[str, Any]:
@@ -52,9 +52,10 @@ def test_the_backoff_stays_at_its_cap_however_many_attempts_failed() -> None:
 async def test_the_client_keeps_reconnecting_after_two_thousand_failed_attempts() -> None:
     """delay(1025) raised OverflowError: the supervisor died, the client sat in
     RECONNECTING forever with no error and never reconnected."""
-    port = free_port()
+    server = FakeMotiaServer()
+    server.fail_next(10**9)  # nothing listens
     tiny = ReconnectPolicy(initial=0.0001, cap=0.0001, jitter=False)
-    client = AsyncStreamClient(f"ws://127.0.0.1:{port}/", reconnect=tiny)
+    client = AsyncStreamClient(server.url, transport=server.transport, reconnect=tiny)
     attempts: list[int] = []
     client.on_state_change(lambda change: attempts.append(change.attempt))
     try:
@@ -62,10 +63,8 @@ async def test_the_client_keeps_reconnecting_after_two_thousand_failed_attempts(
         await wait_until(lambda: max(attempts, default=0) > 2_000, timeout=45, what="2,000 tries")
         assert client.state is ConnectionState.RECONNECTING
         assert client.error is None
-        async with WsServer() as server:
-            await server.stop()
-            await server.start(port)
-            await wait_until(lambda: client.is_connected, timeout=5, what="reconnected")
+        server.fail_next(0)  # the server is back
+        await wait_until(lambda: client.is_connected, timeout=5, what="reconnected")
     finally:
         await client.close()
 
@@ -116,42 +115,30 @@ async def test_an_unexpected_error_in_the_supervisor_fails_the_client_visibly(
 # -- 2. no reconnect storm, and one bad room does not starve the others -------------------
 
 
-class _ClosingServer(WsServer):
-    """Closes the socket with ``code``, unanswered, when ``poison`` is joined (at once if None)."""
-
-    def __init__(self, code: int, poison: str | None, **options: Any) -> None:
-        super().__init__(**options)
-        self.code = code
-        self.poison = poison
-
-    async def _handle(self, ws: Any) -> None:
-        if self.poison is None:
-            self._handshake_of.pop(ws, None)
-            await ws.close(self.code, "refused by policy")
-            return
-        await super()._handle(ws)
-
-    async def _on_frame(self, conn: Conn, frame: dict[str, Any]) -> None:
-        data = frame.get("data") or {}
-        if frame.get("type") == "join" and data.get("groupId") == self.poison:
-            await conn.ws.close(self.code, "refused by policy")
-            return
-        await super()._on_frame(conn, frame)
+async def _close_each_connection(server: FakeMotiaServer, code: int) -> None:
+    """Accept every connection, then close it with ``code`` at once (until cancelled)."""
+    for count in itertools.count(1):
+        conn = await server.wait_for_connections(count, timeout=30)
+        await conn.disconnect(code)
 
 
 @pytest.mark.parametrize("code", [1008, 1009])
 async def test_a_server_that_drops_every_connection_gets_backed_off(code: int) -> None:
     """The attempt counter was reset by each upgrade: ~4 reconnects/s forever."""
     policy = ReconnectPolicy(initial=0.05, factor=2.0, cap=5.0, jitter=False)
-    async with _ClosingServer(code, None) as server:
-        client = AsyncStreamClient(server.url, reconnect=policy)
-        try:
-            await client.connect(wait=False)
-            start = time.monotonic()
-            await asyncio.sleep(2.0)
-            handshakes = len(server.handshakes)
-        finally:
-            await client.close()
+    server = FakeMotiaServer()
+    closer = asyncio.ensure_future(_close_each_connection(server, code))
+    client = AsyncStreamClient(server.url, transport=server.transport, reconnect=policy)
+    try:
+        await client.connect(wait=False)
+        start = time.monotonic()
+        await asyncio.sleep(2.0)
+        handshakes = len(server.attempts)
+    finally:
+        await client.close()
+        closer.cancel()
+        await asyncio.gather(closer, return_exceptions=True)
+    assert all(c.close_code == code for c in server.connections)
     # 0.05 + 0.1 + 0.2 + 0.4 + 0.8: six connections at most in two seconds.
     assert 3 <= handshakes <= 7, f"{handshakes} connections in {time.monotonic() - start:.1f} s"
 
@@ -161,11 +148,12 @@ async def test_a_room_whose_join_kills_the_connection_is_refused_and_the_others_
     code: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     policy = ReconnectPolicy(initial=0.02, factor=2.0, cap=0.2)
-    async with (
-        _ClosingServer(code, "poison") as server,
-        AsyncStreamClient(server.url, reconnect=policy) as client,
-    ):
-        server.store[("todo", "inbox")] = {"a": todo("a")}
+    server = FakeMotiaServer()
+    server.close_on_join("todo", "poison", code)
+    async with AsyncStreamClient(
+        server.url, transport=server.transport, reconnect=policy
+    ) as client:
+        server.seed("todo", "inbox", todo("a"))
         good = client.subscribe_group("todo", "inbox")
         bad = client.subscribe_group("todo", "poison")
         errors: list[MotiaError] = []
@@ -183,20 +171,20 @@ async def test_a_room_whose_join_kills_the_connection_is_refused_and_the_others_
         # The good room keeps following the server, on a connection that now stays up.
         await server.set("todo", "inbox", todo("b"))
         await good.wait_for(lambda items: [i["id"] for i in items] == ["a", "b"], timeout=5)
-        connections = len(server.conns)
+        connections = len(server.connections)
         await asyncio.sleep(0.5)
-        assert len(server.conns) == connections
+        assert len(server.connections) == connections
         assert not good.error
 
 
-async def test_a_sync_over_the_clients_max_size_is_reported_on_its_room(
-    make_server: MakeServer,
-) -> None:
-    server = await make_server()
-    server.store[("todo", "inbox")] = {"a": todo("a")}
-    server.store[("todo", "huge")] = {f"t{i}": todo(f"t{i}", pad="x" * 200) for i in range(200)}
+async def test_a_sync_over_the_clients_max_size_is_reported_on_its_room() -> None:
+    server = FakeMotiaServer()  # it enforces the client's max_size as the real transport does
+    server.seed("todo", "inbox", todo("a"))
+    server.seed("todo", "huge", *[todo(f"t{i}", pad="x" * 200) for i in range(200)])
     policy = ReconnectPolicy(initial=0.02, factor=2.0, cap=0.2)
-    async with AsyncStreamClient(server.url, reconnect=policy, max_size=20_000) as client:
+    async with AsyncStreamClient(
+        server.url, transport=server.transport, reconnect=policy, max_size=20_000
+    ) as client:
         good = client.subscribe_group("todo", "inbox")
         huge = client.subscribe_group("todo", "huge")
         await wait_until(lambda: huge.error is not None, timeout=10, what="huge room refused")
@@ -210,42 +198,27 @@ async def test_a_sync_over_the_clients_max_size_is_reported_on_its_room(
 # -- 3. silence is not a delete -----------------------------------------------------------
 
 
-async def test_items_behind_a_slow_access_check_are_pending_never_deleted(
-    make_server: MakeServer,
-) -> None:
+async def test_items_behind_a_slow_access_check_are_pending_never_deleted() -> None:
     """An item join unanswered for 2 s was settled as "no such item": with a 0.8 s access
     check per join, items 3-5 flipped to None (synced) and back on every connect."""
-    server = await make_server(auto_reply=False)
+    server = FakeMotiaServer()
     ids = [f"t{i}" for i in range(5)]
-    server.store[("todo", "inbox")] = {i: todo(i) for i in ids}
+    server.seed("todo", "inbox", *[todo(i) for i in ids])
+    server.delay_joins(0.8)  # the access check, one join at a time
 
-    async def answer_slowly() -> None:
-        for answered in range(len(ids)):
-            await server.wait_until(lambda n=answered: len(server.joins) > n)  # type: ignore[misc]
-            join = server.joins[answered]
-            await asyncio.sleep(0.8)  # the access check, one join at a time
-            conn = server.open_conns[0]
-            item = server.store[("todo", "inbox")][join["id"]]
-            await conn.send(
-                server.envelope("todo", "inbox", join["id"], {"type": "sync", "data": item})
-            )
-
-    async with AsyncStreamClient(server.url) as client:
+    async with AsyncStreamClient(server.url, transport=server.transport) as client:
         seen: dict[str, list[Any]] = {i: [] for i in ids}
         subs = []
         for item_id in ids:
             sub = client.subscribe_item("todo", "inbox", item_id)
             sub.add_change_listener(seen[item_id].append)
             subs.append(sub)
-        answering = asyncio.ensure_future(answer_slowly())
-        try:
-            await asyncio.sleep(2.5)  # past the old 2 s settle: items 3-5 are unanswered
-            for sub in subs[3:]:
-                assert not sub.synced
-                assert sub.state is None
-            await asyncio.wait_for(answering, 10)
-        finally:
-            answering.cancel()
+        await asyncio.sleep(2.5)  # past the old 2 s settle: t3 and t4 are unanswered
+        for sub in subs[3:]:
+            assert not sub.synced
+            assert sub.state is None
+        conn = server.connections[0]
+        await server.wait_until(lambda: conn.pending == 0, timeout=10, what="all answered")
         assert [sub.state["id"] for sub in subs] == ids  # type: ignore[index]
         assert all(sub.synced for sub in subs)
         for item_id in ids:
@@ -256,23 +229,30 @@ async def test_items_behind_a_slow_access_check_are_pending_never_deleted(
 # -- 4. deleted ids do not pile up -----------------------------------------------------------
 
 
-async def test_a_queue_like_group_runs_in_flat_memory(network: FakeNetwork) -> None:
+async def test_a_queue_like_group_runs_in_flat_memory() -> None:
     """1M created-and-deleted ids left 1,000,001 tombstones (+153 MB)."""
-    async with AsyncStreamClient("ws://127.0.0.1:1/", transport=network) as client:
+    link = FakeMotiaServer(answer_joins=False)  # exact frames, from timestamp 1 on
+    async with AsyncStreamClient(link.url, transport=link.transport) as client:
         sub = client.subscribe_group("jobs", "q")
-        link = await network.transport()
-        link.push(envelope("jobs", "q", None, {"type": "sync", "data": []}, 1))
+        await link.send_raw(envelope("jobs", "q", None, {"type": "sync", "data": []}, 1))
         stamp = 2
 
         async def cycles(count: int) -> None:
             nonlocal stamp
+            frames: list[Any] = []
             for n in range(count):
                 job = {"id": f"job-{stamp}", "n": n}
-                link.push(envelope("jobs", "q", job["id"], {"type": "create", "data": job}, stamp))
-                link.push(envelope("jobs", "q", job["id"], {"type": "delete", "data": job}, stamp))
+                frames.append(
+                    envelope("jobs", "q", job["id"], {"type": "create", "data": job}, stamp)
+                )
+                frames.append(
+                    envelope("jobs", "q", job["id"], {"type": "delete", "data": job}, stamp)
+                )
                 stamp += 1
-            await wait_until(lambda: link._inbox.empty(), timeout=30, what="frames applied")
-            await asyncio.sleep(0)
+                if len(frames) >= 1_000:
+                    await link.send_raw(*frames)  # applied when send_raw returns
+                    frames.clear()
+            await link.send_raw(*frames)
 
         await cycles(2_000)
         gc.collect()
@@ -295,40 +275,46 @@ async def test_a_queue_like_group_runs_in_flat_memory(network: FakeNetwork) -> N
 
 @pytest.mark.parametrize("poison", [2**64, 1e29, -5, 10**15 * 100])
 async def test_a_far_future_timestamp_cannot_make_later_frames_stale(
-    network: FakeNetwork, poison: Any, caplog: pytest.LogCaptureFixture
+    poison: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     now = int(time.time() * 1000)
-    async with AsyncStreamClient("ws://127.0.0.1:1/", transport=network) as client:
+    link = FakeMotiaServer(answer_joins=False)
+    async with AsyncStreamClient(link.url, transport=link.transport) as client:
         sub = client.subscribe_item("todo", "inbox", "a")
-        link = await network.transport()
-        link.push(envelope("todo", "inbox", "a", {"type": "sync", "data": todo("a", v=0)}, now))
+        await link.send_raw(
+            envelope("todo", "inbox", "a", {"type": "sync", "data": todo("a", v=0)}, now)
+        )
         await sub.wait_for(lambda item: item is not None, timeout=5)
         with caplog.at_level(logging.WARNING, logger="motia_client"):
             bad = envelope("todo", "inbox", "a", {"type": "update", "data": todo("a", v=1)}, 0)
-            link.push(json.dumps(bad).replace('"timestamp": 0', f'"timestamp": {poison!r}'))
-            link.push(
+            await link.send_raw(
+                json.dumps(bad).replace('"timestamp": 0', f'"timestamp": {poison!r}')
+            )
+            await link.send_raw(
                 envelope("todo", "inbox", "a", {"type": "update", "data": todo("a", v=2)}, now + 1)
             )
             await sub.wait_for(lambda item: item is not None and item["v"] == 2, timeout=5)
         assert any("timestamp" in r.getMessage() for r in caplog.records)
 
 
-async def test_a_stale_frame_after_a_connection_drop_is_still_dropped_within_one_connection(
-    network: FakeNetwork,
-) -> None:
+async def test_a_stale_frame_after_a_connection_drop_is_still_dropped_within_one_connection() -> (
+    None
+):
     """The window does not weaken the stale-frame rule for ordinary timestamps."""
     now = int(time.time() * 1000)
-    async with AsyncStreamClient("ws://127.0.0.1:1/", transport=network) as client:
+    link = FakeMotiaServer(answer_joins=False)
+    async with AsyncStreamClient(link.url, transport=link.transport) as client:
         sub = client.subscribe_item("todo", "inbox", "a")
-        link = await network.transport()
-        link.push(envelope("todo", "inbox", "a", {"type": "sync", "data": todo("a", v=0)}, now))
-        link.push(
+        await link.send_raw(
+            envelope("todo", "inbox", "a", {"type": "sync", "data": todo("a", v=0)}, now)
+        )
+        await link.send_raw(
             envelope("todo", "inbox", "a", {"type": "update", "data": todo("a", v=1)}, now + 5)
         )
-        link.push(
+        await link.send_raw(
             envelope("todo", "inbox", "a", {"type": "update", "data": todo("a", v=9)}, now + 4)
         )
-        link.push(
+        await link.send_raw(
             envelope("todo", "inbox", "a", {"type": "update", "data": todo("a", v=2)}, now + 5)
         )
         await sub.wait_for(lambda item: item is not None and item["v"] == 2, timeout=5)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from motia_client import AsyncStreamClient, StreamClient
-from tests.client.wsserver import ThreadedServer, WsServer
+from motia_client.testing import FakeMotiaServer
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -20,10 +20,11 @@ def todo(todo_id: str) -> dict[str, Any]:
 
 
 async def test_a_listener_added_after_the_sync_gets_the_current_state_at_once(
-    server: WsServer,
+    fake: FakeMotiaServer,
 ) -> None:
-    server.store[("todo", "inbox")] = {"a": todo("a")}
-    async with AsyncStreamClient(server.url) as client:
+    server = fake
+    server.seed("todo", "inbox", todo("a"))
+    async with AsyncStreamClient(server.url, transport=server.transport) as client:
         sub = client.subscribe_group("todo", "inbox")
         await sub.wait_for(lambda items: len(items) == 1, timeout=5)
         seen: list[list[str]] = []
@@ -40,9 +41,10 @@ async def test_a_listener_added_after_the_sync_gets_the_current_state_at_once(
         assert values == [todo("a")]
 
 
-async def test_a_listener_added_before_the_sync_waits_for_it(server: WsServer) -> None:
-    server.store[("todo", "inbox")] = {"a": todo("a")}
-    async with AsyncStreamClient(server.url) as client:
+async def test_a_listener_added_before_the_sync_waits_for_it(fake: FakeMotiaServer) -> None:
+    server = fake
+    server.seed("todo", "inbox", todo("a"))
+    async with AsyncStreamClient(server.url, transport=server.transport) as client:
         sub = client.subscribe_group("todo", "inbox")
         seen: list[list[str]] = []
         sub.add_change_listener(lambda items: seen.append([i["id"] for i in items]))
@@ -59,26 +61,26 @@ async def test_a_listener_added_before_the_sync_waits_for_it(server: WsServer) -
 
 
 def test_the_blocking_client_follows_the_same_rule() -> None:
-    with ThreadedServer() as threaded:
-        threaded.run(lambda s: s.set("todo", "inbox", todo("a")))
-        with StreamClient(threaded.server.url) as client:
-            early = client.subscribe_group("todo", "inbox")
-            before: list[list[str]] = []
-            got_first = threading.Event()
+    server = FakeMotiaServer()  # on the client's loop; this thread reaches it with call()
+    server.seed("todo", "inbox", todo("a"))
+    with StreamClient(server.url, transport=server.transport) as client:
+        early = client.subscribe_group("todo", "inbox")
+        before: list[list[str]] = []
+        got_first = threading.Event()
 
-            def on_change(items: Any) -> None:
-                before.append([i["id"] for i in items])
-                got_first.set()
+        def on_change(items: Any) -> None:
+            before.append([i["id"] for i in items])
+            got_first.set()
 
-            early.add_change_listener(on_change)
-            assert got_first.wait(5)
-            assert before == [["a"]]
+        early.add_change_listener(on_change)
+        assert got_first.wait(5)
+        assert before == [["a"]]
 
-            after: list[list[str]] = []
-            early.add_change_listener(lambda items: after.append([i["id"] for i in items]))
-            assert after == [["a"]]  # called before add_change_listener returned
-            threaded.run(lambda s: s.set("todo", "inbox", todo("b")))
-            early.wait_for(lambda items: len(items) == 2, timeout=5)
-            assert before[-1] == ["a", "b"]
-            assert after[-1] == ["a", "b"]
-            assert len(after) == 2
+        after: list[list[str]] = []
+        early.add_change_listener(lambda items: after.append([i["id"] for i in items]))
+        assert after == [["a"]]  # called before add_change_listener returned
+        server.call(server.set, "todo", "inbox", todo("b"))
+        early.wait_for(lambda items: len(items) == 2, timeout=5)
+        assert before[-1] == ["a", "b"]
+        assert after[-1] == ["a", "b"]
+        assert len(after) == 2

@@ -1,4 +1,4 @@
-"""Test utilities for the stream client: a scriptable server, a freezing proxy, a fake transport.
+"""Socket test utilities for the stream client: a scriptable server, a freezing proxy.
 
 - :class:`WsServer` is a small Motia stream server on ``websockets.asyncio.server``
   that speaks either dialect (``"motia"`` for 0.x, ``"iii"``), answers joins from an
@@ -8,8 +8,11 @@
   same port.
 - :class:`FreezableProxy` is a loopback TCP proxy whose links can "freeze": stop
   forwarding bytes both ways without closing (a half-open socket).
-- :class:`FakeNetwork` is an in-memory transport factory for the client's
-  ``transport=`` option, for tests that need no socket at all.
+- :func:`envelope` builds an exact server frame.
+
+Tests that need no socket use ``motia_client.testing.FakeMotiaServer`` instead: these
+are for what only a real socket shows (handshakes, TLS, proxies, keepalive, frame size
+limits, a restart on the same port).
 
 Everything listens on 127.0.0.1 and a free port, and every wait is bounded.
 """
@@ -17,14 +20,13 @@ Everything listens on 127.0.0.1 and a free port, and every wait is bounded.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import json
 import ssl
 import threading
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -34,16 +36,13 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
-from motia_client import ConnectRequest, MotiaConnectionError
-
 __all__ = [
     "Conn",
-    "FakeNetwork",
-    "FakeTransport",
     "FreezableProxy",
     "Handshake",
     "ThreadedServer",
     "WsServer",
+    "envelope",
     "free_port",
 ]
 
@@ -533,104 +532,6 @@ class FreezableProxy:
         finally:
             if running.is_set():
                 writer.transport.abort()
-
-
-# -- an in-memory transport ---------------------------------------------------------
-
-_LOST = object()
-
-
-class FakeTransport:
-    """An in-memory socket: the test pushes frames in and reads what the client sent."""
-
-    def __init__(self, request: ConnectRequest) -> None:
-        self.request = request
-        self.sent: list[str] = []
-        self.closed = False
-        self._inbox: asyncio.Queue[Any] = asyncio.Queue()
-
-    @property
-    def frames(self) -> list[dict[str, Any]]:
-        """What the client sent, decoded."""
-        return [json.loads(text) for text in self.sent]
-
-    @property
-    def joins(self) -> list[dict[str, Any]]:
-        """The ``data`` of every join sent."""
-        return [f["data"] for f in self.frames if f["type"] == "join"]
-
-    @property
-    def leaves(self) -> list[dict[str, Any]]:
-        """The ``data`` of every leave sent."""
-        return [f["data"] for f in self.frames if f["type"] == "leave"]
-
-    def push(self, frame: Any) -> None:
-        """Deliver one frame to the client (a dict is JSON-encoded)."""
-        self._inbox.put_nowait(frame if isinstance(frame, str | bytes) else json.dumps(frame))
-
-    def lose(self, error: BaseException | None = None) -> None:
-        """Make the connection fail, as a lost socket does."""
-        self._inbox.put_nowait(error or MotiaConnectionError("fake connection lost"))
-
-    async def send(self, text: str) -> None:
-        if self.closed:
-            raise MotiaConnectionError("fake connection closed")
-        assert isinstance(text, str)
-        json.loads(text)  # a client must never send a frame that is not JSON
-        self.sent.append(text)
-
-    async def recv(self) -> str | bytes:
-        if self.closed:
-            raise MotiaConnectionError("fake connection closed")
-        item = await self._inbox.get()
-        if item is _LOST:
-            raise MotiaConnectionError("fake connection closed")
-        if isinstance(item, BaseException):
-            self.closed = True
-            raise item
-        assert isinstance(item, str | bytes)
-        return item
-
-    async def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self._inbox.put_nowait(_LOST)
-
-
-class FakeNetwork:
-    """A transport factory: records each :class:`ConnectRequest`, returns fake transports.
-
-    ``fail_with`` holds exceptions raised by the next connection attempts, in order.
-    """
-
-    def __init__(self) -> None:
-        self.requests: list[ConnectRequest] = []
-        self.transports: list[FakeTransport] = []
-        self.fail_with: collections.deque[BaseException] = collections.deque()
-        self._changed = asyncio.Event()
-
-    async def __call__(self, request: ConnectRequest) -> FakeTransport:
-        self.requests.append(request)
-        self._changed.set()
-        if self.fail_with:
-            raise self.fail_with.popleft()
-        transport = FakeTransport(request)
-        self.transports.append(transport)
-        return transport
-
-    async def transport(self, number: int = 1, timeout: float = WAIT) -> FakeTransport:
-        """Wait for the ``number``-th transport opened; return it."""
-
-        async def wait() -> None:
-            while len(self.transports) < number:
-                self._changed.clear()
-                await self._changed.wait()
-
-        await asyncio.wait_for(wait(), timeout)
-        return self.transports[number - 1]
-
-    def __iter__(self) -> Iterator[FakeTransport]:
-        return iter(self.transports)
 
 
 def envelope(

@@ -1,10 +1,14 @@
-"""End to end: examples/watch_todos.py and watch_todos_async.py against a running motia-stub.
+"""End to end: the examples, as users run them.
+
+examples/watch_todos.py and watch_todos_async.py run against a running motia-stub.
 
 ``motia-stub --port <free>`` runs as a subprocess; both examples run as
 subprocesses too (one given the URL on its command line, the other through
 ``MOTIA_URL``), and print each change while todos are created, completed and
-deleted over HTTP. ``--seconds`` makes them stop by themselves. Every process
-is stopped by the test, by PID.
+deleted over HTTP. ``--seconds`` makes them stop by themselves.
+examples/test_with_fake_server.py (tests against ``motia_client.testing``) runs
+in a pytest of its own, configured as a user's would be. Every process is
+stopped by the test, by PID.
 """
 
 from __future__ import annotations
@@ -127,3 +131,33 @@ async def test_both_examples_print_each_change(stub: tuple[str, str]) -> None:
             f"~ buy milk [done] ({milk['id']})",
             f"- walk the dog ({dog['id']})",
         ]
+
+
+async def test_the_testing_example_passes_under_a_users_plain_pytest(tmp_path: Path) -> None:
+    """examples/test_with_fake_server.py, the "Testing your code" page's example, run as a
+    user would: its own pytest run, with pytest-asyncio in its default (strict) mode."""
+    (tmp_path / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "pytest",
+        str(EXAMPLES / "test_with_fake_server.py"),
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-c",
+        str(tmp_path / "pytest.ini"),
+        "--rootdir",
+        str(tmp_path),
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        out, _ = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        await stop(process)
+    text = out.decode()
+    assert process.returncode == 0, text
+    assert "7 passed" in text, text
+    assert "warning" not in text.lower(), text

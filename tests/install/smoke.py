@@ -4,7 +4,8 @@
 
 Connects to a running motia-stub, subscribes to the todo group and to one
 item, creates, updates (completes) and deletes a todo through the stub's HTTP
-steps, sees each change on both subscriptions, and closes. Exits 0 and prints
+steps, sees each change on both subscriptions, and closes. Then follows a group
+on ``motia_client.testing``'s in-memory server (what a user's tests do). Exits 0 and prints
 ``smoke ok`` on success; any failure is an exception and a non-zero exit.
 
 Standalone on purpose: it imports only the installed ``motia_client`` and the
@@ -55,8 +56,25 @@ def main(ws_url: str, http_url: str) -> None:
         item.close()
         group.close()
     assert client.state.value == "closed", client.state
+    in_memory()
     print(f"smoke ok: motia_client {motia_client.__version__} from {where.parent}")
     print(f"  created, completed at {done['completedAt']}, deleted {todo_id}")
+    print("  motia_client.testing: the blocking client followed the in-memory server")
+
+
+def in_memory() -> None:
+    """The same client against ``motia_client.testing.FakeMotiaServer``: no socket."""
+    from motia_client import StreamClient
+    from motia_client.testing import FakeMotiaServer
+
+    server = FakeMotiaServer()
+    server.seed("todo", "inbox", {"id": "t1", "description": "in memory"})
+    with StreamClient(server.url, transport=server.transport) as client:
+        todos = client.subscribe_group("todo", "inbox")
+        todos.wait_for(lambda items: len(items) == 1, timeout=WAIT)
+        server.call(server.set, "todo", "inbox", {"id": "t2", "description": "added"})
+        items = todos.wait_for(lambda items: len(items) == 2, timeout=WAIT)
+        assert [todo["id"] for todo in items] == ["t1", "t2"], items
 
 
 if __name__ == "__main__":

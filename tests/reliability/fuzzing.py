@@ -1,4 +1,4 @@
-"""Hostile input for the fuzz tests, and the in-memory transport they drive the client with.
+"""Hostile input for the fuzz tests, and the runs that drive the client with it.
 
 :func:`hostile_frame` draws one server frame that breaks the contract in some
 way: envelopes with wrong or missing fields, mutated valid frames (truncated,
@@ -12,8 +12,9 @@ Refusals are never drawn: a refusal legitimately ends a subscription.
 largest timestamp a frame can carry, and :func:`expected_states` what the
 client must hold once they are applied.
 
-:class:`QueueTransport` is a transport factory for ``AsyncStreamClient(transport=...)``
-that serves frames from a queue: the client's whole receive path without a socket.
+:func:`client_survives` sends them to a running client through the in-memory
+``FakeMotiaServer`` (the client's whole receive path without a socket);
+:func:`socket_client_survives` over a real WebSocket.
 """
 
 from __future__ import annotations
@@ -34,16 +35,16 @@ from hypothesis import strategies as st
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from motia_client import AsyncStreamClient, ConnectRequest, MotiaConnectionError, ReconnectPolicy
+from motia_client import AsyncStreamClient, ReconnectPolicy
 from motia_client._protocol import FUTURE_TOLERANCE_MS
 from motia_client._session import Session
+from motia_client.testing import FakeMotiaServer
 from tests.client.sinks import RecordingSink
 from tests.reliability.harness import wait_until
 
 __all__ = [
     "FRAMES",
     "MAX_TIMESTAMP",
-    "QueueTransport",
     "check_frames",
     "client_survives",
     "expected_states",
@@ -308,31 +309,6 @@ def expected_states(marker: int) -> dict[str, Any]:
     }
 
 
-class QueueTransport:
-    """An in-memory transport factory: the client receives whatever is put in ``frames``."""
-
-    def __init__(self) -> None:
-        self.frames: asyncio.Queue[str | bytes | None] = asyncio.Queue()
-        self.sent: list[str] = []
-        self.connections = 0
-
-    async def __call__(self, request: ConnectRequest) -> QueueTransport:
-        self.connections += 1
-        return self
-
-    async def send(self, text: str) -> None:
-        self.sent.append(text)
-
-    async def recv(self) -> str | bytes:
-        frame = await self.frames.get()
-        if frame is None:
-            raise MotiaConnectionError("the test ended the connection")
-        return frame
-
-    async def close(self) -> None:
-        return None
-
-
 # -- the properties ------------------------------------------------------------------------
 
 
@@ -390,13 +366,13 @@ def session_survives(rng: random.Random, count: int) -> None:
 
 
 async def client_survives(rng: random.Random, count: int) -> None:
-    """The same through a running :class:`AsyncStreamClient` (in-memory transport).
+    """The same through a running :class:`AsyncStreamClient` (on a ``FakeMotiaServer``).
 
     The client must not reconnect, fail, or lose a listener; the check frames'
     state must arrive and the check event be heard exactly once per subscriber.
     """
-    network = QueueTransport()
-    client = AsyncStreamClient("ws://fuzz.invalid/", transport=network)
+    server = FakeMotiaServer()  # it answers the joins; the garbage follows
+    client = AsyncStreamClient(server.url, transport=server.transport)
     await client.connect()
     try:
         group = client.subscribe_group("s", "g")
@@ -409,11 +385,10 @@ async def client_survives(rng: random.Random, count: int) -> None:
         changes: list[Any] = []
         for sub in (group, by_n, item, other):
             sub.add_change_listener(changes.append)
-        for _ in range(count):
-            network.frames.put_nowait(hostile_frame(rng, huge=50_000))
-        for raw in check_frames(11):
-            network.frames.put_nowait(raw)
-        with production_recursion_limit():
+        with production_recursion_limit():  # the frames are handled inside send_raw
+            for _ in range(count):
+                await server.send_raw(hostile_frame(rng, huge=50_000))
+            await server.send_raw(*check_frames(11))
             await wait_until(
                 lambda: len(heard) >= 2, timeout=10, step=0.001, what="the check event"
             )
@@ -425,7 +400,7 @@ async def client_survives(rng: random.Random, count: int) -> None:
         assert list(other.state) == expected["other"]
         assert changes  # the listeners still run
         assert client.is_connected
-        assert network.connections == 1  # garbage never cost a reconnect
+        assert len(server.attempts) == 1  # garbage never cost a reconnect
         supervisor = client._supervisor
         assert supervisor is not None
         assert not supervisor.done()

@@ -100,14 +100,6 @@ class ScriptServer:
             with contextlib.suppress(ConnectionClosed):
                 await conn.send(message)
 
-    async def wait_joins(self, count: int, timeout: float = 5.0) -> None:
-        """Wait until ``count`` join frames have arrived in total."""
-        await wait_until(
-            lambda: sum(1 for m in self.received if '"join"' in str(m)) >= count,
-            timeout,
-            what=f"{count} joins",
-        )
-
     async def __aenter__(self) -> ScriptServer:
         self._server = await serve(
             self._handle,

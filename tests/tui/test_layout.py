@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.tui.helpers import FakeServer, make_app, wait_until
+from tests.tui.helpers import fake_server, make_app, wait_until
 
 URL = "ws://motia.test:3000"
 LONG = "Write the release notes for the stream client, with every change since 0.1"
@@ -20,7 +20,7 @@ TODOS = [
     },
     {"id": "todo-2", "description": "Water the plants", "createdAt": "2026-01-05T09:41:12.000Z"},
 ]
-ROOMS: dict[tuple[str, ...], Any] = {
+ROOMS: dict[tuple[str, str], Any] = {
     ("todo", "inbox"): TODOS,
     ("openai", "trace-1"): [{"id": "message", "message": "Streams push state."}],
 }
@@ -28,7 +28,7 @@ ROOMS: dict[tuple[str, ...], Any] = {
 
 @pytest.mark.parametrize(("width", "height"), [(80, 24), (120, 40), (200, 60)])
 async def test_every_todo_column_shows_without_scrolling(width: int, height: int) -> None:
-    app = make_app(URL, transport=FakeServer(ROOMS).connect, ai_group="trace-1")
+    app = make_app(URL, transport=fake_server(ROOMS).transport, ai_group="trace-1")
     async with app.run_test(size=(width, height)) as pilot:
         table = app.table
         await wait_until(pilot, lambda: table.row_count == 2, what="the rows")
@@ -59,7 +59,7 @@ async def test_every_todo_column_shows_without_scrolling(width: int, height: int
 
 
 async def test_a_resize_refits_the_description() -> None:
-    app = make_app(URL, transport=FakeServer(ROOMS).connect)
+    app = make_app(URL, transport=fake_server(ROOMS).transport)
     async with app.run_test(size=(200, 40)) as pilot:
         await wait_until(pilot, lambda: app.table.row_count == 2, what="the rows")
         wide = app.table.flex_width

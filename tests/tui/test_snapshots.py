@@ -1,6 +1,6 @@
 """The look, pinned by pytest-textual-snapshot (textual and the plugin are pinned in the dev extra).
 
-Data comes from an in-memory socket with fixed items, log lines carry a fixed
+Data comes from an in-memory server (``FakeMotiaServer``) with fixed items, log lines carry a fixed
 clock, animations are off and the terminal size is fixed, so every run draws
 the same screen. Update after an intended change with ``--snapshot-update``
 and look at the SVGs before committing them.
@@ -14,7 +14,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from tests.tui.helpers import FakeServer, make_app, wait_until
+from tests.tui.helpers import fake_server, make_app, wait_until
 
 URL = "ws://motia.test:3000"
 SIZE = (80, 24)  # the default terminal
@@ -42,14 +42,14 @@ MESSAGE = (
     "Motia streams push state to every subscriber: a group sync first, then "
     "create, update and delete frames as the server writes."
 )
-ROOMS: dict[tuple[str, ...], Any] = {
+ROOMS: dict[tuple[str, str], Any] = {
     ("todo", "inbox"): TODOS,
     ("openai", "trace-1"): [{"id": "message", "message": MESSAGE}],
 }
 
 
 def live_app() -> Any:
-    return make_app(URL, transport=FakeServer(ROOMS).connect, ai_group="trace-1")
+    return make_app(URL, transport=fake_server(ROOMS).transport, ai_group="trace-1")
 
 
 async def until_synced(pilot: Pilot[Any]) -> None:
@@ -80,7 +80,7 @@ def test_add_dialog_refusing_a_due_date(snap_compare: Any) -> None:
 
 
 def test_unreachable_server(snap_compare: Any) -> None:
-    app = make_app(URL, reconnect=False, transport=FakeServer({}, refuse_connect=True).connect)
+    app = make_app(URL, reconnect=False, transport=fake_server({}, refuse_connect=True).transport)
 
     async def until_failed(pilot: Pilot[Any]) -> None:
         await wait_until(pilot, lambda: app.indicator.text.startswith("✖ failed"))
@@ -91,7 +91,7 @@ def test_unreachable_server(snap_compare: Any) -> None:
 
 def test_other_stream_columns_and_no_todo_keys(snap_compare: Any) -> None:
     rooms = {("stats", "todo"): [{"id": "counters", "created": 12, "deleted": 3, "_at": 1}]}
-    app = make_app(URL, transport=FakeServer(rooms).connect, stream="stats", group="todo")
+    app = make_app(URL, transport=fake_server(rooms).transport, stream="stats", group="todo")
 
     async def until_synced_stats(pilot: Pilot[Any]) -> None:
         await wait_until(pilot, lambda: app.table.row_count == 1, what="the row")
