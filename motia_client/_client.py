@@ -30,6 +30,7 @@ from motia_client._listeners import Listeners
 from motia_client._session import Session, SubscriberSink, Timer, View
 from motia_client._subscription import GroupSubscription, ItemSubscription
 from motia_client._transport import Transport
+from motia_client._verify import GRACE
 from motia_client._verify import check as check_drift
 
 if TYPE_CHECKING:
@@ -346,7 +347,9 @@ class AsyncStreamClient:
         """Check every room against a fresh snapshot each ``interval`` s (``_verify``)."""
         while True:
             await asyncio.sleep(interval)
-            drifts = await check_drift(self._session, self._snapshot_socket)
+            drifts = await check_drift(
+                self._session, self._snapshot_socket, min(GRACE, interval / 2)
+            )
             if drifts:
                 self._drift = drifts[0]
                 await self._close_transport()  # the supervisor reconnects: it was not receiving

@@ -158,6 +158,7 @@ class Timer:
     kind: str  # "probation", "healthy", "probe", "clock"
     delay: float
     generation: int  # the connection it belongs to: a timer of an older one is ignored
+    subject: RoomKey | None = None  # the room it is about (a probe's suspect)
 
 
 def _moment(ms: int) -> datetime:
@@ -367,8 +368,8 @@ class Session:
             self._outgoing.append(frame)
             self._output()
 
-    def _want(self, kind: str, delay: float) -> None:
-        self._timers.append(Timer(kind, delay, self._generation))
+    def _want(self, kind: str, delay: float, subject: RoomKey | None = None) -> None:
+        self._timers.append(Timer(kind, delay, self._generation, subject))
         self._output()
 
     def _output(self) -> None:
@@ -396,7 +397,8 @@ class Session:
         return self._transition(_S.CONNECTING, **details)
 
     def retrying(self, **details: Any) -> StateChange:
-        """The client waits before (or makes) another attempt."""
+        """The client waits before (or makes) another attempt (a connection still open is lost)."""
+        self.connection_lost(details.get("error"))
         return self._transition(_S.RECONNECTING, **details)
 
     def connection_made(
@@ -501,7 +503,9 @@ class Session:
         elif timer.kind == "healthy":
             self.healthy = True
         elif timer.kind == "probe":
-            self._cleared(self._probing)
+            probing = self._probing
+            if probing is not None and probing.key == timer.subject:
+                self._cleared(probing)  # still connected after its join: innocent
         elif timer.kind == "clock":
             self._clock(now_ms)
             self._want("clock", CLOCK_SECONDS)
@@ -520,6 +524,10 @@ class Session:
         try:
             frame = decode_frame(raw, self._latest)
             kind = type(frame)
+            if kind is not MalformedFrame:
+                stamped: StateFrame | CustomEvent | Refusal = frame  # type: ignore[assignment]
+                if stamped.timestamp > self._seen:
+                    self._seen = stamped.timestamp  # the last server time heard (event gaps)
             if kind is StateFrame:
                 self._state_frame(raw, frame)  # type: ignore[arg-type]
             elif kind is CustomEvent:
@@ -535,8 +543,6 @@ class Session:
             logger.exception("internal error while handling a frame; the frame was skipped")
 
     def _state_frame(self, raw: str | bytes, frame: StateFrame) -> None:
-        if frame.timestamp > self._seen:
-            self._seen = frame.timestamp
         if self._held is not None:
             self._release_probation()  # state flows: the refusals are real
         item_id = frame.item_id
@@ -593,6 +599,8 @@ class Session:
             if not room.answered:
                 self._answered(room, frame.timestamp)
             if not op:
+                if frame.kind == "sync":
+                    room.resyncing = False  # the resync found nothing to change
                 return  # stale or a duplicate: nobody is told
             old = state.old
             for view in members.values():
@@ -603,6 +611,8 @@ class Session:
             if not room.answered:
                 self._answered(room, frame.timestamp)
             if not changed:
+                if frame.kind == "sync":
+                    room.resyncing = False  # the resync found nothing to change
                 return
             for view in members.values():
                 view.refresh()  # type: ignore[union-attr]
@@ -872,21 +882,17 @@ class Session:
         self._tell_refused(room)
 
     def _probe_next(self) -> None:
-        """Join the next suspect alone (after the other joins), if none is being probed."""
-        if self._probing is not None or not self._connected:
-            return
+        """Join the next suspect alone (after the other joins; none is being probed now)."""
         while self._suspects:
             room = self._suspects.pop(0)
             if room.key in self.rooms and room.refused is None:
                 self._probing = room
                 self._join(room)
-                self._want("probe", PROBE_SECONDS)
+                self._want("probe", PROBE_SECONDS, room.key)
                 return
 
-    def _cleared(self, room: Room | None) -> None:
-        """A probed suspect answered, or the connection outlived its join: innocent."""
-        if room is None or self._probing is not room:
-            return
+    def _cleared(self, room: Room) -> None:
+        """The probed suspect answered, or the connection outlived its join: innocent."""
         room.suspect = False
         room.strikes = 0
         self._probing = None

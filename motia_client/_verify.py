@@ -30,7 +30,7 @@ from motia_client._transport import Transport
 __all__ = ["FETCH_TIMEOUT", "GRACE", "Snapshot", "check", "fetch"]
 
 logger = logging.getLogger("motia_client")
-GRACE = 0.5  # seconds for frames in flight on the live socket to arrive
+GRACE = 0.5  # seconds for frames in flight on the live socket to arrive (at most)
 FETCH_TIMEOUT = 5.0  # seconds a snapshot may take (a slow access check per join)
 _POLL = 0.01
 Snapshot = dict[tuple[str, str], tuple[dict[str, Any], int]]  # (stream, group) -> items, at
@@ -101,7 +101,7 @@ async def _read(transport: Transport, session: Session) -> None:
 
 
 async def check(
-    session: Session, open_transport: Callable[[], Awaitable[Transport]]
+    session: Session, open_transport: Callable[[], Awaitable[Transport]], grace: float = GRACE
 ) -> list[StateDrift]:
     """One drift check of every synced room; repair what drifted and return the drifts.
 
@@ -113,7 +113,7 @@ async def check(
     if not groups:
         return []
     first = await fetch(open_transport, groups)
-    await asyncio.sleep(GRACE)
+    await asyncio.sleep(grace)
     if session.generation != generation:
         return []
     suspects: dict[RoomKey, StateDrift] = {}
@@ -124,9 +124,10 @@ async def check(
             if drift is not None:
                 suspects[key] = drift
     if not suspects:
+        logger.debug("drift check: %d group(s) in step with the server", len(first))
         return []
     second = await fetch(open_transport, sorted({(k[0], k[1]) for k in suspects}))
-    await asyncio.sleep(GRACE)
+    await asyncio.sleep(grace)
     if session.generation != generation:
         return []
     drifts = []

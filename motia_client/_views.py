@@ -235,27 +235,33 @@ class GroupView(Generic[T]):
     def apply(self, op: int, key: str | None, old: Any, new: Any) -> None:
         """Follow one reducer op (after :meth:`before_change`).
 
-        ``old`` and ``new`` are the raw values (the previous and new items for a reset).
+        ``old`` and ``new`` are the raw values (the previous and new items for a reset):
+        the reducer has changed already, so a view without a model reads its "before"
+        from ``old``, one with a model from its own models (replaced, never mutated, on
+        a reset).
         """
         self._cache = None
+        models = self._models
+        tracks = self.tracks
         if op == _RESET:
-            before = self.by_id if self.tracks else None
+            before = (old if models is None else models) if tracks else None
             self._reset(new)
             if before is not None:
                 self._diff(before, self.by_id)
             return
         assert key is not None
         if self.plain:
-            if self.tracks:
+            if tracks:
                 _record(self.recorded, key, old, new)
             return
-        previous = self.by_id.get(key) if self.tracks else None
+        previous = (old if models is None else models.get(key)) if tracks else None
         if op == _UPSERT:
             self._upsert(key, new, old)
         else:
             self._remove(key)
-        if self.tracks:
-            _record(self.recorded, key, previous, self.by_id.get(key))
+        if tracks:
+            after = new if self._models is None else self._models.get(key)
+            _record(self.recorded, key, previous, after)
 
     def _diff(self, before: dict[str, Any], after: dict[str, Any]) -> None:
         recorded = self.recorded

@@ -847,23 +847,11 @@ def test_client_state_and_events_match_the_model_and_the_server(
     run(dialect, SPECS, subscribers, initial, refuse, history, tracks=False)
 
 
-FEED_BUG = (
-    "BUG: GroupView.apply reads the previous value from by_id, which for a view without a "
-    "model is the reducer's own dict, already changed: its feed misses syncs (and, with a "
-    "sort key, everything)"
-)
-
-
 @pytest.mark.parametrize(
     ("specs", "shrink"),
     [
         pytest.param(OTHER_SPECS, True, id="model-views-and-items"),
-        pytest.param(  # not shrunk while it is a known failure (12 s): shrink with the mark gone
-            RAW_GROUP_SPECS,
-            False,
-            id="raw-group-views",
-            marks=pytest.mark.xfail(strict=True, reason=FEED_BUG),
-        ),
+        pytest.param(RAW_GROUP_SPECS, True, id="raw-group-views"),
     ],
 )
 def test_the_change_feed_records_each_real_change_exactly_once(

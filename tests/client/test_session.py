@@ -9,6 +9,7 @@ subscriber (a :class:`RecordingSink`) was told.
 from __future__ import annotations
 
 import logging
+import sys
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from motia_client import EventGap, FrameTooLarge, MotiaConnectionError
+from motia_client import EventGap, FrameTooLarge, MotiaConnectionError, StateDrift
 from motia_client._dialect import III, MOTIA
 from motia_client._lifecycle import ConnectionState, InvalidTransition
 from motia_client._protocol import FUTURE_TOLERANCE_MS, MAX_TIMESTAMP
@@ -35,6 +36,7 @@ from tests.client.sinks import (
     RecordingSink,
     connected,
     custom,
+    delete,
     denied,
     put,
     sent,
@@ -698,11 +700,6 @@ def test_only_a_room_synced_before_the_reconnect_is_resynced() -> None:
     assert (new.changes, new.resyncs) == (1, 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (minor): a resync that changes nothing leaves the room resyncing, so the "
-    "next sync on that connection (a repeated sync frame) is told as a resync",
-)
 def test_only_the_first_sync_after_a_reconnect_is_a_resync() -> None:
     session = connected()
     group = sub(session)
@@ -1106,12 +1103,6 @@ def test_a_probe_timer_after_the_last_suspect_answered_changes_nothing() -> None
     assert all(sink.refusals == [] for sink in sinks.values())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a probe timer does not say which suspect it was armed for: the first "
-    "suspect's timer, still running after it answered, clears the next suspect early, "
-    "and the one after it is convicted for that suspect's crash",
-)
 def test_a_probe_timer_clears_only_the_suspect_it_was_armed_for() -> None:
     session, sinks, first_probe = four_suspects_probed()
     session.timer_fired(first_probe, NOW_MS)  # armed for g2, which answered already
@@ -1121,12 +1112,6 @@ def test_a_probe_timer_clears_only_the_suspect_it_was_armed_for() -> None:
     assert sinks["g4"].refusals == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (contract): connection_made while the session still counts itself "
-    "connected (retrying without connection_lost) keeps the old probe, so no suspect is "
-    "joined on the new connection; either treat it as a loss or refuse it",
-)
 def test_a_connection_opened_without_the_loss_reported_still_probes_the_suspects() -> None:
     session, _sinks = three_rooms()
     reconnect(session, killed(1009))
@@ -1271,11 +1256,6 @@ def test_a_gap_reaches_the_members_present_at_the_loss() -> None:
     assert len(group.gaps) == 1  # once per loss
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: EventGap.since is the last *state* frame's time: custom events (the very "
-    "frames a gap is about) and refusals do not move it, so the gap starts too early",
-)
 def test_a_gap_starts_at_the_last_custom_event_received() -> None:
     session = connected()
     group = sub(session)
@@ -1329,3 +1309,164 @@ def test_the_gap_is_measured_in_server_time_from_the_latest_frame() -> None:
     session.receive(sync([], group="other", ts=5001))
     assert group.gaps == [EventGap(at(4000), at(5000), "the connection was closed")]
     assert other.gaps == [EventGap(at(4000), at(5001), "the connection was closed")]
+
+
+# -- drift checks (verify_interval) ------------------------------------------------------
+
+
+def test_the_groups_to_verify_are_those_of_the_rooms_synced_on_this_connection() -> None:
+    session = connected()
+    sub(session)
+    sub(session, "work", item_id="t1")
+    sub(session, "later")
+    generation = session.generation
+    session.receive(sync([{"id": "a"}], ts=1000))
+    session.receive(sync({"id": "t1"}, group="work", item_id="t1", ts=1000))
+    assert sorted(session.verifiable()) == [("todo", "inbox"), ("todo", "work")]
+    reconnect(session)
+    assert session.generation == generation + 1
+    assert session.verifiable() == []  # nothing answered on the new connection yet
+
+
+def test_a_difference_explained_by_a_newer_frame_is_no_drift() -> None:
+    session = connected()
+    group = sub(session)
+    session.receive(sync([{"id": "a", "v": 1}, {"id": "b"}], ts=1000))
+    session.receive(put({"id": "a", "v": 2}, ts=1500))  # after the snapshot below
+    session.receive(delete("b", ts=1600))  # after it too
+    truth = {"a": {"id": "a", "v": 1}, "b": {"id": "b"}}
+    assert session.drift(("todo", "inbox", None), truth, 1200) is None
+    assert group.drifts == []
+
+
+def test_a_stalled_room_is_found_different_and_repaired_through_the_feed() -> None:
+    session = connected()
+    group = sub(session)
+    assert group.view is not None
+    group.view.tracks = True
+    session.receive(sync([{"id": "a", "v": 1}, {"id": "gone"}, {"id": "same"}], ts=1000))
+    group.recorded.clear()
+    changes = group.changes
+    truth = {"a": {"id": "a", "v": 2}, "new": {"id": "new"}, "same": {"id": "same"}}
+    drift = session.drift(("todo", "inbox", None), truth, 5000)
+    assert drift is not None
+    assert (drift.missing, drift.extra, drift.different) == (("new",), ("gone",), ("a",))
+    assert "todo/inbox" in str(drift)
+    session.repair(("todo", "inbox", None), truth, 5000, drift)
+    assert group.state == list(truth.values())
+    assert group.changes == changes + 1
+    assert group.resyncs == 1  # the feed's entries carry resync=True
+    assert sorted((kind, key) for kind, key, _, _ in group.recorded) == [
+        ("added", "new"),
+        ("modified", "a"),
+        ("removed", "gone"),
+    ]
+    assert group.drifts == [drift]
+    assert session.drift(("todo", "inbox", None), truth, 5000) is None  # in step now
+
+
+def test_an_item_room_is_checked_against_its_groups_snapshot() -> None:
+    session = connected()
+    item = sub(session, item_id="t1")
+    session.receive(sync({"id": "t1", "v": 1}, item_id="t1", ts=1000))
+    key = ("todo", "inbox", "t1")
+    assert session.drift(key, {"t1": {"id": "t1", "v": 1}, "x": {"id": "x"}}, 2000) is None
+    drift = session.drift(key, {}, 2000)  # deleted on the server, never told
+    assert drift is not None
+    assert drift.extra == ("t1",)
+    session.repair(key, {}, 2000, drift)
+    assert item.state is None
+    assert item.drifts == [drift]
+
+
+def test_nothing_to_check_for_a_room_not_synced_or_gone() -> None:
+    session = connected()
+    sub(session)
+    assert session.drift(("todo", "inbox", None), {"a": {"id": "a"}}, 1000) is None  # unsynced
+    assert session.drift(("todo", "elsewhere", None), {}, 1000) is None  # no such room
+    session.repair(("todo", "elsewhere", None), {}, 1000, _a_drift())  # nothing to repair
+
+
+def _a_drift() -> StateDrift:
+    return StateDrift("todo", "elsewhere", None, (), (), ())
+
+
+# -- outputs and robustness ----------------------------------------------------------------
+
+
+def test_the_wake_callback_says_when_an_output_is_pending_once() -> None:
+    woken: list[int] = []
+    session = Session(wake=lambda: woken.append(1))
+    sub(session)
+    session.connect()
+    session.connection_made(NOW_MS)  # joins and timers: one wake until they are read
+    assert woken == [1]
+    assert session.pending
+    session.data_to_send()
+    session.timers_wanted()
+    assert not session.pending
+    sub(session, "work")
+    assert woken == [1, 1]
+
+
+def test_a_token_refresh_request_is_taken_once() -> None:
+    session = Session(token_callable=True)
+    sub(session)
+    session.connect()
+    session.connection_made(NOW_MS)
+    reconnect(session)
+    sent(session)
+    session.receive(denied())
+    assert session.take_token_refresh()
+    assert not session.take_token_refresh()
+
+
+def test_a_bug_while_handling_a_frame_is_logged_and_only_that_frame_is_lost(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    session = connected()
+
+    class Buggy(RecordingSink):
+        def changed(self, resync: bool) -> None:
+            raise RuntimeError("a bug")
+
+    Buggy().subscribe(session, "todo", "inbox")
+    fine = sub(session)
+    with caplog.at_level(logging.ERROR, logger="motia_client"):
+        session.receive(sync([{"id": "a"}], ts=1000))
+    assert any("frame was skipped" in r.getMessage() for r in caplog.records)
+    session.receive(put({"id": "b"}, ts=1001))
+    assert [i["id"] for i in fine.state] == ["a", "b"]
+
+
+def test_an_item_resync_that_changes_nothing_ends_the_resync() -> None:
+    session = connected()
+    item = sub(session, item_id="t1")
+    session.receive(sync({"id": "t1"}, item_id="t1", ts=1000))
+    reconnect(session)
+    session.receive(sync({"id": "t1"}, item_id="t1", ts=2000))  # unchanged: nobody told
+    session.receive(sync({"id": "t1", "v": 2}, item_id="t1", ts=2001))  # a later sync
+    assert (item.changes, item.resyncs) == (2, 0)
+
+
+def test_values_too_deep_to_compare_count_as_different_in_a_drift_check() -> None:
+    session = connected()
+    sub(session)
+
+    def nested(depth: int, leaf: int) -> Any:
+        value: Any = leaf
+        for _ in range(depth):
+            value = [value]
+        return value
+
+    session.receive(sync([{"id": "a", "v": nested(300, 1)}], ts=1000))
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(200)  # comparing 300 levels now overflows, as 1,000+ would
+    try:
+        drift = session.drift(
+            ("todo", "inbox", None), {"a": {"id": "a", "v": nested(300, 1)}}, 2000
+        )
+    finally:
+        sys.setrecursionlimit(previous)
+    assert drift is not None
+    assert drift.different == ("a",)

@@ -490,11 +490,6 @@ async def test_a_stalled_group_goes_silent_while_the_connection_stays_up(
         assert [t["id"] for t in inbox.state] == ["after"]  # "missed" was lost: drift
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: verify_interval is accepted (ClientOptions, checked > 0) but nothing uses "
-    "it: a room whose server stopped delivering never converges to the truth",
-)
 async def test_verify_interval_brings_a_stalled_room_back_to_the_truth(
     fake_client: MakeClient,
 ) -> None:

@@ -386,6 +386,20 @@ def test_a_read_snapshot_never_changes() -> None:
     assert view.snapshot() == [{"id": "a"}, {"id": "b"}]
 
 
+def test_a_frozen_state_is_fixed_at_once_for_another_task_or_thread() -> None:
+    group = Group()
+    view = group.view(sort_key="rank")
+    group.sync({"id": "a", "rank": 1})
+    frozen = view.frozen()  # read now: what a waiter or another thread gets
+    group.set({"id": "b", "rank": 0})
+    assert frozen == [{"id": "a", "rank": 1}]
+    assert ids(view) == ["b", "a"]
+    session = connected()
+    item = RecordingSink().subscribe(session, "todo", "inbox", "t1").view
+    session.receive(sync({"id": "t1"}, item_id="t1", ts=1))
+    assert item.frozen() == {"id": "t1"}  # an item is a snapshot already
+
+
 def test_a_snapshot_read_then_let_go_shows_the_next_change() -> None:
     group = Group()
     view = group.view(sort_key="rank")
@@ -561,13 +575,6 @@ def test_without_reference_counts_every_snapshot_counts_as_kept(
 # -- the change feed (what a view records while it tracks) --------------------------------
 
 
-FEED_BUG = (
-    "BUG: GroupView.apply reads the previous value from by_id, which for a view without "
-    "a model is the reducer's own dict, already changed: a sync records nothing, and a "
-    "sorted view records nothing at all"
-)
-
-
 class Nested(BaseModel):
     id: str
     nested: Any = None
@@ -601,9 +608,7 @@ def test_a_view_that_does_not_track_records_nothing() -> None:
     assert sink.recorded == []
 
 
-@pytest.mark.parametrize(
-    "sort_key", [None, pytest.param("rank", marks=pytest.mark.xfail(strict=True, reason=FEED_BUG))]
-)
+@pytest.mark.parametrize("sort_key", [None, "rank"])
 def test_a_tracking_view_records_each_upsert_and_removal(sort_key: str | None) -> None:
     group = Group()
     sink = group.sink(sort_key=sort_key)
@@ -655,7 +660,6 @@ def test_a_tracking_model_view_records_the_net_difference_of_a_sync() -> None:
 
 
 @pytest.mark.parametrize("sort_key", [None, "rank"])
-@pytest.mark.xfail(strict=True, reason=FEED_BUG)
 def test_a_tracking_view_without_model_records_the_net_difference_of_a_sync(
     sort_key: str | None,
 ) -> None:
