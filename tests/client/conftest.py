@@ -138,8 +138,7 @@ def assert_nothing_left(client: AsyncStreamClient) -> None:
     assert ours == [], ours
     assert client.state is ConnectionState.CLOSED
     assert client._tasks == set()
-    assert client._supervisor is None
-    assert client._transport is None
+    assert client.loop is None  # the supervisor task is gone
     assert not client._state_listeners
     assert client._session.rooms == {}
     assert not [t for t in threading.enumerate() if t.name == "motia-client-loop"]

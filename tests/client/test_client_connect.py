@@ -229,8 +229,8 @@ async def test_a_401_in_the_background_leaves_the_client_failed(
     assert [type(e) for e in errors] == [AuthenticationError]
     with pytest.raises(AuthenticationError):
         await sub.wait_for(lambda items: True, timeout=WAIT)
-    assert client._supervisor is not None
-    assert client._supervisor.done()  # no further attempt
+    assert client._task is not None
+    assert client._task.done()  # no further attempt
     assert len(server.handshakes) == 1
 
 

@@ -266,8 +266,8 @@ async def test_a_401_after_a_reconnect_stops_retrying(fake_client: MakeClient) -
         assert error.status == 401
         assert "t1" not in str(error)
         assert [type(e) for e in errors] == [AuthenticationError]
-        assert client._supervisor is not None
-        assert client._supervisor.done()  # nothing will try again
+        assert client._task is not None
+        assert client._task.done()  # nothing will try again
     assert [h.status for h in server.attempts] == [101, 401]
 
 

@@ -401,7 +401,7 @@ async def client_survives(rng: random.Random, count: int) -> None:
         assert changes  # the listeners still run
         assert client.is_connected
         assert len(server.attempts) == 1  # garbage never cost a reconnect
-        supervisor = client._supervisor
+        supervisor = client._task
         assert supervisor is not None
         assert not supervisor.done()
     finally:

@@ -141,7 +141,7 @@ async def test_client_survives_frames_too_deep_to_compare() -> None:
         await server.send_raw(frame("update", {"id": "i", "v": "ok"}, item_id="i", timestamp=4))
         await wait_until(lambda: sub.items_by_id.get("i", {}).get("v") == "ok")
         assert client.is_connected
-        supervisor = client._supervisor
+        supervisor = client._task
         assert supervisor is not None
         assert not supervisor.done()
         assert len(server.attempts) == 1  # no reconnect was needed either
