@@ -118,24 +118,39 @@ def to_polars(source: Rows) -> polars.DataFrame:
 
 
 def _polars_series(pl: Any, name: str, values: list[Any]) -> Any:
-    """One column, typed by polars when it can hold every value as it is, else as objects.
+    """One column, typed by polars when it holds every value as it is, else as objects.
 
     polars alone would turn a value that does not fit the column's type into a
-    null (``1`` among objects) or fail (a list among strings); such a column
-    keeps the Python values instead (dtype ``Object``), so nothing is lost.
+    null (``1`` among objects), drop the keys that the first object lacks, or
+    fail (a list among strings); such a column keeps the Python values instead
+    (dtype ``Object``), so nothing is lost.
     """
     errors = (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError)
-    try:
-        return pl.Series(name, values, strict=True)
-    except errors:
-        pass
-    try:  # mixed numbers (1 and 1.5) fit a common type: accept it when nothing changed
-        lenient = pl.Series(name, values, strict=False)
-        if lenient.to_list() == values:
-            return lenient
-    except errors:
-        pass
+    for strict in (True, False):  # not strict: mixed numbers (1 and 1.5) share a type
+        try:
+            series = pl.Series(name, values, strict=strict)
+        except errors:
+            continue
+        if strict and not series.dtype.is_nested():
+            return series  # a strict column of scalars refuses any value it cannot hold
+        if all(map(_holds, series.to_list(), values)):
+            return series
     return pl.Series(name, values, dtype=pl.Object)
+
+
+def _holds(out: Any, value: Any) -> bool:
+    """Whether ``out``, read back from polars, is ``value`` (a struct adds null fields)."""
+    if isinstance(value, dict):
+        return (
+            isinstance(out, dict)
+            and all(_holds(out.get(key), item) for key, item in value.items())
+            and all(out[key] is None for key in out.keys() - value.keys())
+        )
+    if isinstance(value, list):
+        return isinstance(out, list) and len(out) == len(value) and all(map(_holds, out, value))
+    if isinstance(value, bool) or isinstance(out, bool):
+        return type(out) is type(value) and out == value
+    return bool(out == value)
 
 
 def convert(library: Library, source: Rows) -> Any:
