@@ -40,6 +40,7 @@ if typing.TYPE_CHECKING:  # loaded on first use (see __getattr__); seen here by 
     from motia_client._client import AsyncStreamClient
     from motia_client._config import ClientOptions
     from motia_client._feed import ItemChange
+    from motia_client._frames import FrameView
     from motia_client._http import AsyncMotiaHttp, MotiaHttp
     from motia_client._session import EventGap
     from motia_client._subscription import GroupSubscription, ItemSubscription, Subscription
@@ -62,6 +63,7 @@ __all__ = [
     "EventDataError",
     "EventGap",
     "FrameTooLarge",
+    "FrameView",
     "GroupSubscription",
     "HttpError",
     "ItemChange",
@@ -93,6 +95,7 @@ _LAZY = {
     "ClientOptions": "motia_client._config",
     "ConnectRequest": "motia_client._transport",
     "EventGap": "motia_client._session",
+    "FrameView": "motia_client._frames",
     "GroupSubscription": "motia_client._subscription",
     "ItemChange": "motia_client._feed",
     "ItemSubscription": "motia_client._subscription",

@@ -27,8 +27,12 @@ from motia_client._session import EventGap
 from motia_client._subscription import GroupSubscription, Subscription
 
 if TYPE_CHECKING:
+    import pandas
+    import polars
     from pydantic import BaseModel
     from typing_extensions import Unpack
+
+    from motia_client._frames import FrameView, Library
 
 __all__ = ["BlockingSubscription", "StreamClient"]
 
@@ -243,6 +247,7 @@ class BlockingSubscription(Generic[S]):
         self.stream = sub.stream
         self.group_id = sub.group_id
         self.item_id = sub.item_id
+        self.model = sub.model
         self._listeners: dict[Callable[[S], Any], Callable[[Any], Any]] = {}
 
     @property
@@ -281,6 +286,26 @@ class BlockingSubscription(Generic[S]):
 
     def __len__(self) -> int:
         return len(self.items_by_id)
+
+    def to_pandas(self) -> pandas.DataFrame:
+        """The items as a ``pandas.DataFrame`` (read on the client's loop, built on this thread)."""
+        from motia_client import _frames
+
+        _frames.require("pandas", "to_pandas()")
+        return _frames.to_pandas(self._thread.read(lambda: _frames.rows(self._sub)))
+
+    def to_polars(self) -> polars.DataFrame:
+        """The items as a ``polars.DataFrame`` (read on the client's loop, built on this thread)."""
+        from motia_client import _frames
+
+        _frames.require("polars", "to_polars()")
+        return _frames.to_polars(self._thread.read(lambda: _frames.rows(self._sub)))
+
+    def frame_view(self, library: Library = "pandas", *, max_rows: int = 50) -> FrameView:
+        """A live DataFrame display (Jupyter) of the first ``max_rows`` items."""
+        from motia_client._frames import FrameView
+
+        return FrameView(self._sub, self._client, library, max_rows)
 
     def add_change_listener(self, listener: Callable[[S], Any]) -> Callable[[], None]:
         """Call ``listener(state)`` now if synced, then after each change (on the loop thread)."""

@@ -2,12 +2,13 @@
 
 In Jupyter, a subscription or an observable left as a cell's value shows itself:
 a group as an HTML table, an item as a small card, events as a short list, with
-a line giving the connection state. The display is updated in place
-(``display(..., display_id=True)`` then ``handle.update``) as the stream
-changes, at most once per :data:`THROTTLE` seconds and always with the latest
-state; whatever is still pending when a cell finishes is flushed then, so a
-cell never ends on a stale view. Outside a kernel (plain IPython) it prints a
-text snapshot once.
+a line giving the connection state; ``sub.frame_view()`` shows a subscription
+as a pandas or polars DataFrame instead (:mod:`motia_client._frames` builds it).
+The display is updated in place (``display(..., display_id=True)`` then
+``handle.update``) as the stream changes, at most once per :data:`THROTTLE`
+seconds and always with the latest state; whatever is still pending when a
+cell finishes is flushed then, so a cell never ends on a stale view. Outside a
+kernel (plain IPython) it prints a text snapshot once.
 
 Rendering reads the state on the client's loop (the kernel's own loop for an
 :class:`~motia_client.AsyncStreamClient`, the private thread of a
@@ -44,6 +45,8 @@ __all__ = [
 
 logger = logging.getLogger("motia_client")
 Bundle = dict[str, str]
+# Builds the DataFrame of a frame view, on the client's loop: (frame, number of items).
+Framer = Callable[[], tuple[Any, int]]
 
 THROTTLE = 0.25  # seconds between two updates of one display, at most
 MAX_ROWS = 50  # rows of a group table (the count says how many there are)
@@ -108,8 +111,9 @@ def render(
     """Return the ``text/html`` and ``text/plain`` of one view.
 
     ``kind`` is ``group``, ``item``, ``event`` (``value``: the recent events),
-    ``state`` or ``pair`` (``value``: ``(items, is_connected)``); ``value`` is
-    omitted while there is none yet.
+    ``state``, ``pair`` (``value``: ``(items, is_connected)``) or ``frame``
+    (``value``: ``(dataframe, number of items)``); ``value`` is omitted while
+    there is none yet.
     """
     connected: bool | None = None
     if kind == "pair" and value is not _NOTHING:
@@ -120,6 +124,11 @@ def render(
     head = [title]
     if value is not _NOTHING and kind == "group":
         head.append(f"{len(value)} item{'' if len(value) == 1 else 's'}")
+    if value is not _NOTHING and kind == "frame":
+        frame, total = value
+        head.append(f"{total} item{'' if total == 1 else 's'}")
+        if len(frame) < total:
+            head.append(f"the first {len(frame)} shown")
     if value is not _NOTHING and kind == "event":
         head.append(f"{len(value)} recent")
     if connected is None:
@@ -144,6 +153,8 @@ def render(
         body_html, body_text = _card(value)
     elif kind == "event":
         body_html, body_text = _events(value)
+    elif kind == "frame":
+        body_html, body_text = _frame(value[0])
     else:
         body_html, body_text = "", []
     return {
@@ -215,6 +226,15 @@ def _card(item: Any) -> tuple[str, list[str]]:
     )
     width = max((len(key) for key, _ in fields), default=0)
     return card, [f"{key.ljust(width)}  {value}" for key, value in fields]
+
+
+def _frame(frame: Any) -> tuple[str, list[str]]:
+    """A pandas or polars DataFrame as the library renders it (its own display options)."""
+    text = str(frame)
+    page = frame._repr_html_()  # None when pandas' notebook_repr_html option is off
+    if page is None:
+        page = f"<pre>{html.escape(text)}</pre>"
+    return page, text.splitlines()
 
 
 def _events(events: Sequence[Any]) -> tuple[str, list[str]]:
@@ -405,9 +425,9 @@ def _on_loop(bridge: Bridge, fn: Callable[[], Any]) -> Any:
 # -- subscriptions ----------------------------------------------------------------------
 
 
-def _subscription_view(sub: Shown, owner: LoopOwner) -> Bundle:
-    """The current view of ``sub`` (on the client's loop)."""
-    kind = "item" if sub.item_id is not None else "group"
+def _subscription_view(sub: Shown, owner: LoopOwner, frame: Framer | None = None) -> Bundle:
+    """The current view of ``sub`` (on the client's loop): a DataFrame if ``frame`` is given."""
+    kind = "frame" if frame is not None else "item" if sub.item_id is not None else "group"
     note = None
     if sub.error is not None:
         note = f"ended: {sub.error}"
@@ -415,14 +435,19 @@ def _subscription_view(sub: Shown, owner: LoopOwner) -> Bundle:
         note = "closed"
     elif not sub.synced:
         note = "waiting for the first sync"
-    value = sub.frozen_state() if sub.synced else _NOTHING
+    if not sub.synced:
+        value = _NOTHING
+    elif frame is not None:
+        value = frame()
+    else:
+        value = sub.frozen_state()
     title = "/".join(part for part in (sub.stream, sub.group_id, sub.item_id) if part is not None)
     return render(kind, title, value, state=owner.state, note=note)
 
 
-def subscription_html(sub: Shown, owner: LoopOwner) -> str:
+def subscription_html(sub: Shown, owner: LoopOwner, *, frame: Framer | None = None) -> str:
     """An HTML snapshot of ``sub``, read on the loop of ``owner`` (its client)."""
-    bundle: Bundle = _on_loop(Bridge(owner), lambda: _subscription_view(sub, owner))
+    bundle: Bundle = _on_loop(Bridge(owner), lambda: _subscription_view(sub, owner, frame))
     return bundle["text/html"]
 
 
@@ -432,13 +457,19 @@ def display_subscription(
     *,
     publisher: Publisher | None = None,
     throttle: float = THROTTLE,
+    frame: Framer | None = None,
 ) -> None:
-    """Show ``sub`` and keep the display up to date until it or its client (``owner``) ends."""
+    """Show ``sub`` and keep the display up to date until it or its client (``owner``) ends.
+
+    With ``frame``, the display is the DataFrame it builds (a frame view).
+    """
     bridge = Bridge(owner)
-    live = _Live(
-        lambda: _subscription_view(sub, owner), bridge, publisher or _IPythonPublisher(), throttle
-    )
-    live.show(_on_loop(bridge, lambda: _subscription_view(sub, owner)))
+
+    def draw() -> Bundle:
+        return _subscription_view(sub, owner, frame)
+
+    live = _Live(draw, bridge, publisher or _IPythonPublisher(), throttle)
+    live.show(_on_loop(bridge, draw))
     if live.finished:
         return
 

@@ -29,7 +29,11 @@ from motia_client._sink import CLOSED, Sink
 from motia_client._views import GroupView
 
 if TYPE_CHECKING:
+    import pandas
+    import polars
     from pydantic import BaseModel
+
+    from motia_client._frames import FrameView, Library
 
 __all__ = [
     "GroupSubscription",
@@ -87,6 +91,8 @@ class Subscription(Generic[S]):
         self.stream = stream
         self.group_id = group_id
         self.item_id = item_id
+        #: the pydantic model items are validated with, or ``None`` (plain dicts)
+        self.model = model
         name = f"{stream}/{group_id}" + (f"/{item_id}" if item_id is not None else "")
         self._sink = sink = Sink(owner.spawn, f"subscription {name}")
         sink.view = owner.attach(sink, stream, group_id, item_id, sort_key, model)
@@ -290,6 +296,39 @@ class Subscription(Generic[S]):
     def __repr__(self) -> str:
         status = "closed" if self.closed else ("synced" if self.synced else "waiting")
         return f"<{type(self).__name__} {self._sink.name[13:]} {status}>"
+
+    # -- DataFrames (pandas and polars are imported only when asked for) ------------------
+
+    def to_pandas(self) -> pandas.DataFrame:
+        """The items as a ``pandas.DataFrame``: one row per item, in order, indexed by id.
+
+        Needs the ``[pandas]`` extra (an ``ImportError`` says so). See ``docs/notebooks.md``
+        for the columns.
+        """
+        from motia_client import _frames
+
+        _frames.require("pandas", "to_pandas()")
+        return _frames.to_pandas(_frames.rows(self))
+
+    def to_polars(self) -> polars.DataFrame:
+        """The items as a ``polars.DataFrame``: an ``id`` column, then one per field.
+
+        Needs the ``[polars]`` extra (an ``ImportError`` says so).
+        """
+        from motia_client import _frames
+
+        _frames.require("polars", "to_polars()")
+        return _frames.to_polars(_frames.rows(self))
+
+    def frame_view(self, library: Library = "pandas", *, max_rows: int = 50) -> FrameView:
+        """A live DataFrame display (Jupyter) of the first ``max_rows`` items.
+
+        Leave it as a cell's value: it is updated in place as the stream changes,
+        like the subscription's own display. ``library`` is ``"pandas"`` or ``"polars"``.
+        """
+        from motia_client._frames import FrameView
+
+        return FrameView(self, self._owner, library, max_rows)
 
     # -- notebooks (IPython is imported only when displaying) ---------------------------
 

@@ -8,6 +8,7 @@ server is the reference one, in process on 127.0.0.1 and a free port.
 from __future__ import annotations
 
 import asyncio
+import html
 import subprocess
 import sys
 import threading
@@ -255,6 +256,101 @@ async def test_outside_a_kernel_a_snapshot_is_printed(
     await todos.wait_for(lambda items: len(items) == 1, WAIT)
     todos._ipython_display_()  # no IPython shell here: print once, no live updates
     assert capsys.readouterr().out.startswith("todo/inbox · 1 item · open\nid  description")
+
+
+# -- live displays: DataFrames --------------------------------------------------------------
+
+
+async def test_a_frame_view_updates_in_place_throttled(
+    stub: StubServer, client: AsyncStreamClient
+) -> None:
+    todos = client.subscribe_group("todo", "inbox", sort_key="createdAt")
+    await todos.wait_for(lambda items: True, WAIT)
+    shown = Recording()
+    todos.frame_view()._ipython_display_(publisher=shown, throttle=60)
+    assert shown.text.splitlines()[0] == "todo/inbox · 0 items · open"
+    assert 'class="dataframe"' in shown.shown[0]["text/html"]  # pandas' own table
+    for n in (3, 1, 2):
+        await stub.store.set("todo", "inbox", f"t{n}", todo(n))
+    await todos.wait_for(lambda items: len(items) == 3, WAIT)
+    # Every change reached the display, which redraws at most once per throttle period:
+    # the next redraw is a minute away, so the frame on screen is still the empty one.
+    assert shown.updates == []
+    shown.cell_end[0]()  # the cell ends: the pending redraw happens now, with all three
+    assert len(shown.shown) == 1  # one display, updated in place
+    assert len(shown.updates) == 1
+    lines = shown.text.splitlines()
+    assert lines[0] == "todo/inbox · 3 items · open"
+    assert [line.split()[0] for line in lines[-3:]] == ["t1", "t2", "t3"]  # in order
+    page = shown.updates[0]["text/html"]
+    assert page.index("<th>t1</th>") < page.index("<th>t2</th>") < page.index("<th>t3</th>")
+    assert "<td>todo 2</td>" in page
+    await client.close()
+    assert shown.text.splitlines()[0] == "todo/inbox · 3 items · closed"  # the final state
+
+
+async def test_a_frame_view_redraws_on_its_own_and_cuts_to_max_rows(
+    stub: StubServer, client: AsyncStreamClient
+) -> None:
+    todos = client.subscribe_group("todo", "inbox")
+    await todos.wait_for(lambda items: True, WAIT)
+    shown = Recording()
+    todos.frame_view("polars", max_rows=2)._ipython_display_(publisher=shown, throttle=0.05)
+    assert "shape: (0, 1)" in shown.text  # polars' own rendering: only the id column
+    for n in range(1, 6):
+        await stub.store.set("todo", "inbox", f"t{n}", todo(n))
+    await eventually(lambda: "5 items" in shown.text, "the redraw")
+    assert shown.text.splitlines()[0] == "todo/inbox · 5 items · the first 2 shown · open"
+    assert "shape: (2, 3)" in shown.text  # id, description, createdAt
+    assert "todo 1" in shown.text
+    assert "todo 3" not in shown.text
+    assert shown.threads == {threading.get_ident()}  # drawn on the client's loop
+
+
+async def test_a_frame_view_html_snapshot(stub: StubServer, client: AsyncStreamClient) -> None:
+    await stub.store.set("todo", "inbox", "t1", todo(1, description="<b>milk</b>"))
+    item = client.subscribe_item("todo", "inbox", "t1")
+    view = item.frame_view()
+    assert "waiting for the first sync" in view._repr_html_()
+    await item.wait_for(lambda value: value is not None, WAIT)
+    page = view._repr_html_()
+    assert "todo/inbox/t1</strong> · 1 item ·" in page
+    assert "&lt;b&gt;milk&lt;/b&gt;" in page
+    assert "<b>milk" not in page
+    assert repr(view) == "<FrameView (pandas) of <ItemSubscription todo/inbox/t1 synced>>"
+
+
+def test_a_blocking_frame_view_draws_on_its_thread() -> None:
+    with (
+        StubServer(host="127.0.0.1", port=0).in_thread() as stub,
+        StreamClient(stub.ws_url) as client,
+    ):
+        stub.run(stub.store.set("todo", "inbox", "t1", todo(1)))
+        todos = client.subscribe_group("todo", "inbox")
+        todos.wait_for(lambda items: len(items) == 1, WAIT)
+        shown = Recording()
+        todos.frame_view()._ipython_display_(publisher=shown, throttle=0.01)
+        assert shown.text.startswith("todo/inbox · 1 item · open")
+        stub.run(stub.store.set("todo", "inbox", "t2", todo(2)))
+        deadline = time.monotonic() + WAIT
+        while "2 items" not in shown.text and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert "todo 2" in shown.text
+        assert shown.threads == {loop_thread().ident}
+        client.close()
+        assert shown.text.startswith("todo/inbox · 2 items · closed")
+
+
+def test_a_frame_renders_without_pandas_html() -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"x": ["<i>"]}, index=pd.Index(["a"], name="id"))
+    with pd.option_context("display.notebook_repr_html", False):
+        bundle = _notebook.render("frame", "g", (frame, 3), state=ConnectionState.OPEN)
+    page = bundle["text/html"]
+    assert page[page.index("<pre>") :] == f"<pre>{html.escape(str(frame))}</pre></div>"
+    assert "&lt;i&gt;" in page
+    assert bundle["text/plain"].splitlines()[0] == "g · 3 items · the first 1 shown · open"
 
 
 # -- live displays: observables ------------------------------------------------------------

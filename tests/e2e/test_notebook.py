@@ -7,15 +7,17 @@ runs in a thread of the test process; the notebook finds it through
 ``MOTIA_WS_URL`` and ``MOTIA_HTTP_URL``. nbclient shuts the kernel down when
 the run ends, failed or not.
 
-What is asserted is what a reader sees: the group table displayed before any
-todo existed was updated in place to list the todos created over HTTP (and the
-completion), the item card followed its todo, and the displays end on the
+What is asserted is what a reader sees: the group table and the group's
+DataFrame view, displayed before any todo existed, were updated in place to
+list the todos created over HTTP (and the completion), ``to_pandas()`` gave the
+todos in order, the item card followed its todo, and the displays end on the
 closed state.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -64,12 +66,15 @@ def test_watch_todos_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         monkeypatch.setenv("MOTIA_WS_URL", stub.ws_url)
         monkeypatch.setenv("MOTIA_HTTP_URL", stub.http_url)
         table_cell = nb.cells.index(code_cell(nb, "subscribe_group"))
+        frame_cell = nb.cells.index(code_cell(nb, "todos.frame_view()", exact=True))
         seen: dict[int, str] = {}  # the table's text right after each cell ran
+        seen_frame: dict[int, str] = {}  # and the DataFrame view's
 
         def snapshot(cell: Any, cell_index: int, **_: Any) -> None:
-            shown = outputs(nb.cells[table_cell], "display_data")
-            if shown:
-                seen[cell_index] = shown[0]["data"]["text/plain"]
+            for index, into in ((table_cell, seen), (frame_cell, seen_frame)):
+                shown = outputs(nb.cells[index], "display_data")
+                if shown:
+                    into[cell_index] = shown[0]["data"]["text/plain"]
 
         runner = NotebookClient(
             nb,
@@ -100,6 +105,29 @@ def test_watch_todos_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         assert description in text
         assert f"<td>{description}</td>" in page
     assert "completedAt" in text.splitlines()[1]  # the completion reached the table too
+
+    # The DataFrame view followed the group the same way, one row per todo, in order.
+    assert seen_frame[frame_cell].startswith("todo/inbox · 0 items · open")
+    assert seen_frame[create_cell].startswith("todo/inbox · 3 items · open")
+    positions = [seen_frame[create_cell].index(description) for description in DESCRIPTIONS]
+    assert positions == sorted(positions)  # sort_key="createdAt": the order they were made
+    assert "completedAt" in seen_frame[complete_cell]
+    [frame] = outputs(code_cell(nb, "todos.frame_view()", exact=True), "display_data")
+    assert frame["data"]["text/plain"].startswith("todo/inbox · 3 items · closed")
+    assert 'class="dataframe"' in frame["data"]["text/html"]  # pandas' own table
+    assert "<td>Buy milk</td>" in frame["data"]["text/html"]
+
+    # to_pandas(): the todos in order, indexed by id; only the first one is completed.
+    [pandas_out] = outputs(code_cell(nb, "todos.to_pandas()"), "execute_result")
+    lines = pandas_out["data"]["text/plain"].splitlines()
+    assert lines[0].split() == ["description", "completedAt"]
+    assert lines[1].split() == ["id"]
+    ids = {t["description"]: t["id"] for t in todos}
+    rows = lines[2:]
+    assert [row.split()[0] for row in rows] == [ids[description] for description in DESCRIPTIONS]
+    completed = [bool(re.search(r"\d{4}-\d\d-\d\dT", row)) for row in rows]
+    assert completed == [True, False, False]
+    assert "<table" in pandas_out["data"]["text/html"]
 
     # The item card followed the first todo to its completion.
     [card] = outputs(code_cell(nb, "use_stream_item(client"), "display_data")

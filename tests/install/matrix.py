@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SMOKE = Path(__file__).with_name("smoke.py")
 
 # Libraries that `import motia_client` must not import: a script that only
-# watches streams should not pay for HTTP, Rx, the terminal app or the notebook.
+# watches streams should not pay for HTTP, Rx, the terminal app, the notebook or DataFrames.
 HEAVY = frozenset(
     {
         "httpx",
@@ -62,6 +62,9 @@ HEAVY = frozenset(
         "IPython",
         "starlette",
         "uvicorn",
+        "pandas",
+        "polars",
+        "numpy",
     }
 )
 # Heavy modules ``import motia_client`` may still import (none): the check fails both
