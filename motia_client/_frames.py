@@ -17,7 +17,9 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from motia_client._notebook import Shown
 
 if TYPE_CHECKING:
     import pandas
@@ -25,7 +27,6 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from motia_client._loop import LoopOwner
-    from motia_client._subscription import GroupSubscription, Subscription
 
 __all__ = ["FrameView", "Library", "Rows", "require", "rows", "to_pandas", "to_polars"]
 
@@ -54,7 +55,14 @@ class Rows:
     fields: tuple[str, ...] = ()
 
 
-def rows(sub: Subscription[Any], limit: int | None = None) -> Rows:
+class Framed(Shown, Protocol):
+    """What a frame reads of a subscription (an asyncio one, on its client's loop)."""
+
+    @property
+    def model(self) -> type[BaseModel] | None: ...
+
+
+def rows(sub: Framed, limit: int | None = None) -> Rows:
     """The items of ``sub`` with their ids, the first ``limit`` only if given.
 
     Call it on the client's loop (where the state lives); the rows are snapshots,
@@ -68,9 +76,9 @@ def rows(sub: Subscription[Any], limit: int | None = None) -> Rows:
         if limit == 0:
             return Rows([], [], 1, fields)
         return Rows([sub.item_id], [state], 1, fields)
-    group = cast("GroupSubscription[Any]", sub)
     # The snapshot and the id mapping hold the very same objects: map them back by identity.
-    keys = {id(item): key for key, item in group.items_by_id.items()}
+    by_id: Mapping[str, Any] = getattr(sub, "items_by_id")  # noqa: B009  (a group's)
+    keys = {id(item): key for key, item in by_id.items()}
     items = list(state if limit is None else state[:limit])
     return Rows([keys[id(item)] for item in items], items, len(state), fields)
 
@@ -166,9 +174,7 @@ class FrameView:
     frame, under a heading with the item count and the connection state.
     """
 
-    def __init__(
-        self, sub: Subscription[Any], owner: LoopOwner, library: Library, max_rows: int
-    ) -> None:
+    def __init__(self, sub: Framed, owner: LoopOwner, library: Library, max_rows: int) -> None:
         if library not in LIBRARIES:
             raise ValueError(f"library must be 'pandas' or 'polars', not {library!r}")
         if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 0:
