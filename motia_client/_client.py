@@ -189,7 +189,7 @@ class AsyncStreamClient:
         item_id: str | None,
         sort_key: str | None,
         model: type[BaseModel] | None,
-    ) -> View:
+    ) -> View[Any]:
         """Subscribe a subscription to its room (``SubscriptionOwner``); return its view."""
         if self.state.is_terminal:
             raise ClientClosedError(f"this client is {self.state.value}; create a new one")

@@ -26,8 +26,8 @@ class Spawner(Protocol):
     def __call__(self, awaitable: Awaitable[Any], what: str) -> object: ...
 
 
-def call_listener(spawn: Spawner, listener: Callable[..., Any], *args: Any) -> None:
-    """Call one user listener, isolating its errors; hand a returned awaitable to ``spawn``."""
+def call_listener(spawn: Spawner, listener: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    """Call one user listener with ``args``, isolating its errors; spawn a returned awaitable."""
     try:
         result = listener(*args)
     except Exception:
@@ -58,16 +58,16 @@ class Listeners(Generic[F]):
 
     def call(self, listener: F, *args: Any) -> None:
         """Call one listener the way :meth:`emit` calls each."""
-        call_listener(self._spawn, listener, *args)
+        call_listener(self._spawn, listener, args)
 
     def emit(self, *args: Any) -> None:
         """Call every listener with ``args``, in order (a copy: one may remove another)."""
         items = self._items
         if len(items) == 1:
-            call_listener(self._spawn, items[0], *args)
+            call_listener(self._spawn, items[0], args)
             return
         for listener in tuple(items):
-            call_listener(self._spawn, listener, *args)
+            call_listener(self._spawn, listener, args)
 
     def clear(self) -> None:
         """Forget every listener (and what they hold)."""

@@ -198,23 +198,26 @@ def decode_frame(raw: str | bytes, latest: int = MAX_TIMESTAMP) -> Frame:
         return MalformedFrame(f"not JSON ({type(exc).__name__})", _preview(raw))
     if type(message) is not dict:
         return MalformedFrame("not a JSON object", _preview(raw))
-    get = message.get
-    stream = get("streamName")
-    group = get("groupId")
-    event = get("event")
-    timestamp = get("timestamp")
-    item_id = get("id")
+    # Typed after the checks, so that compiled code calls the dicts' methods directly.
+    envelope: dict[str, Any] = message
+    stream = envelope.get("streamName")
+    group = envelope.get("groupId")
+    event_value = envelope.get("event")
+    timestamp = envelope.get("timestamp")
+    item_id = envelope.get("id")
     if type(stream) is not str or type(group) is not str:
         return MalformedFrame("streamName and groupId must be strings", _preview(raw))
-    if type(event) is not dict:
+    if type(event_value) is not dict:
         return MalformedFrame("event must be an object", _preview(raw))
+    event: dict[str, Any] = event_value
     if type(timestamp) is not int:
         if type(timestamp) is not float or not timestamp.is_integer():
             return MalformedFrame("timestamp must be integer milliseconds", _preview(raw))
         timestamp = int(timestamp)
-    if not 0 <= timestamp <= latest:
+    stamp: int = timestamp
+    if not 0 <= stamp <= latest:
         return MalformedFrame(
-            f"timestamp {timestamp} is outside [0, {latest}] (the client's clock + 1 day)",
+            f"timestamp {stamp} is outside [0, {latest}] (the client's clock + 1 day)",
             _preview(raw),
         )
     if item_id is not None and type(item_id) is not str:
@@ -223,17 +226,18 @@ def decode_frame(raw: str | bytes, latest: int = MAX_TIMESTAMP) -> Frame:
     data = event.get("data")
     if kind == "update" or kind == "create":  # the usual frame first
         if type(data) is dict:
-            own = data.get("id")
+            item: dict[str, Any] = data
+            own = item.get("id")
             key = own if type(own) is str else item_id
             if key is not None:
-                return StateFrame(kind, stream, group, item_id, timestamp, data, key)
-        return _decode_state(kind, stream, group, item_id, timestamp, data, raw)
+                return StateFrame(kind, stream, group, item_id, stamp, item, key)
+        return _decode_state(kind, stream, group, item_id, stamp, data, raw)
     if kind == "sync" or kind == "delete":
-        return _decode_state(kind, stream, group, item_id, timestamp, data, raw)
+        return _decode_state(kind, stream, group, item_id, stamp, data, raw)
     if kind == "event":
-        return _decode_custom(stream, group, item_id, timestamp, event.get("event"), raw)
+        return _decode_custom(stream, group, item_id, stamp, event.get("event"), raw)
     if kind == "unauthorized":
-        return Refusal(stream, group, item_id, timestamp, None)
+        return Refusal(stream, group, item_id, stamp, None)
     return MalformedFrame(f"unknown event type {kind!r:.60}", _preview(raw))
 
 

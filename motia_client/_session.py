@@ -57,7 +57,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
 from motia_client._dialect import Dialect, detect
 from motia_client._exceptions import (
@@ -80,7 +80,7 @@ from motia_client._protocol import (
     encode_leave,
 )
 from motia_client._state import GroupState, ItemState
-from motia_client._views import GroupView, ItemView
+from motia_client._views import GroupView, ItemView, View
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -101,7 +101,6 @@ __all__ = [
 logger = logging.getLogger("motia_client")
 
 RoomKey = tuple[str, str, str | None]
-View = ItemView[Any] | GroupView[Any]
 # A join refused by canAccess costs a 0.x server up to a second; allow for two.
 PROBATION_SECONDS: Final = 2.0
 HEALTHY_SECONDS: Final = 5.0  # open this long without trouble: healthy, even with silent joins
@@ -191,7 +190,7 @@ class Room:
         self.item_id = item_id
         self.key: RoomKey = (stream, group, item_id)
         self.state: ItemState | GroupState = ItemState() if item_id is not None else GroupState()
-        self.members: dict[SubscriberSink, View] = {}
+        self.members: dict[SubscriberSink, View[Any]] = {}
         self.sub_id: str | None = None  # the subscriptionId of the join on this connection
         self.answered = False  # a frame arrived for it since that join
         self.resyncing = False  # its next sync replaces state held from an earlier connection
@@ -263,7 +262,7 @@ class Session:
         *,
         sort_key: str | None = None,
         model: type[BaseModel] | None = None,
-    ) -> View:
+    ) -> View[Any]:
         """Add a local subscriber; return its view (which starts from the room's state).
 
         The room is joined now when connected, else when the connection opens. A
@@ -282,7 +281,7 @@ class Session:
             if self._connected:
                 self._join(room)
         state = room.state
-        view: View
+        view: View[Any]
         if isinstance(state, GroupState):
             view = GroupView(state, sort_key, model)
         else:
@@ -583,40 +582,42 @@ class Session:
         """Reduce ``frame`` into the room's state, bring every view along, tell the members."""
         members = room.members
         state = room.state
+        kind = frame.kind
         if type(state) is GroupState:
+            group_state: GroupState = state
             for view in members.values():
-                view.before_change()  # type: ignore[union-attr]
+                cast(GroupView[Any], view).before_change()
             new: Any
-            if frame.kind == "sync":
-                op = state.sync(frame.timestamp, frame.data)
+            if kind == "sync":
+                op = group_state.sync(frame.timestamp, frame.data)
                 key = None
-                new = state.items
+                new = group_state.items
             else:
                 key = frame.key
                 assert key is not None
-                op = state.change(frame.kind, key, frame.timestamp, frame.data)
-                new = frame.data if frame.kind != "delete" else None
+                op = group_state.change(kind, key, frame.timestamp, frame.data)
+                new = frame.data if kind != "delete" else None
             if not room.answered:
                 self._answered(room, frame.timestamp)
             if not op:
-                if frame.kind == "sync":
+                if kind == "sync":
                     room.resyncing = False  # the resync found nothing to change
                 return  # stale or a duplicate: nobody is told
-            old = state.old
+            old = group_state.old
             for view in members.values():
-                view.apply(op, key, old, new)  # type: ignore[union-attr]
+                cast(GroupView[Any], view).apply(op, key, old, new)
         else:
-            assert type(state) is ItemState
-            changed = state.apply(frame.kind, frame.timestamp, frame.data)
+            item_state = cast(ItemState, state)
+            changed = item_state.apply(kind, frame.timestamp, frame.data)
             if not room.answered:
                 self._answered(room, frame.timestamp)
             if not changed:
-                if frame.kind == "sync":
+                if kind == "sync":
                     room.resyncing = False  # the resync found nothing to change
                 return
-            for view in members.values():
-                view.refresh()  # type: ignore[union-attr]
-        resync = room.resyncing and frame.kind == "sync"
+            for item_view in members.values():
+                cast(ItemView[Any], item_view).refresh()
+        resync = room.resyncing and kind == "sync"
         if resync:
             room.resyncing = False
         if len(members) == 1:

@@ -31,7 +31,7 @@ class Sink:
 
     def __init__(self, spawn: Spawner, name: str) -> None:
         self.name = name  # "subscription stream/group[/id]", for log lines
-        self.view: View | None = None  # set by the owner once subscribed
+        self.view: View[Any] | None = None  # set by the owner once subscribed
         self.change_listeners: Listeners[Any] = Listeners(spawn)
         self.event_listeners: dict[str, Listeners[Any]] = {}
         self.any_event_listeners: Listeners[Any] = Listeners(spawn)

@@ -58,7 +58,7 @@ class SubscriptionOwner(LoopOwner, Protocol):
         item_id: str | None,
         sort_key: str | None,
         model: type[BaseModel] | None,
-    ) -> View:
+    ) -> View[Any]:
         """Subscribe ``sink`` to its room; return its view."""
         ...
 
@@ -121,10 +121,10 @@ class Subscription(Generic[S]):
 
     def frozen_state(self) -> S:
         """The current state, fixed now: safe to hand to another task or thread."""
-        frozen: S = self._view().frozen()  # type: ignore[assignment]  # the view's type is S's
+        frozen: S = self._view().frozen()  # the view's state type is S
         return frozen
 
-    def _view(self) -> View:
+    def _view(self) -> View[Any]:
         view = self._sink.view
         assert view is not None
         return view
@@ -365,7 +365,7 @@ class ItemSubscription(Subscription[T | None], Generic[T]):
     @property
     def state(self) -> T | None:
         """The item (a dict, or a model instance with ``model=``), or ``None``."""
-        value: T | None = self._view().snapshot()  # type: ignore[assignment]  # an ItemView
+        value: T | None = self._view().snapshot()  # an ItemView's
         return value
 
     def _current_as_added(self) -> list[ItemChange[Any]]:

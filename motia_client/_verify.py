@@ -24,8 +24,8 @@ from typing import Any
 
 from motia_client._exceptions import MotiaError, StateDrift
 from motia_client._session import EventGap, RoomKey, Session, View
-from motia_client._state import GroupState
 from motia_client._transport import Transport
+from motia_client._views import GroupView
 
 __all__ = ["FETCH_TIMEOUT", "GRACE", "Snapshot", "check", "fetch"]
 
@@ -64,7 +64,7 @@ async def fetch(
     """Join ``groups`` on a new socket; return each synced group's items and server time."""
     transport = await open_transport()
     session = Session()
-    views: dict[tuple[str, str], View] = {
+    views: dict[tuple[str, str], View[Any]] = {
         group: session.subscribe(_Keeper(), *group) for group in groups
     }
     session.connect()
@@ -89,8 +89,8 @@ async def fetch(
         await transport.close()
     snapshot: Snapshot = {}
     for group, view in views.items():
-        state = view.state
-        if view.synced and isinstance(state, GroupState):
+        if view.synced and isinstance(view, GroupView):
+            state = view.state
             snapshot[group] = (dict(state.items), state.floor)
     return snapshot
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
     from sortedcontainers import SortedList
 
-__all__ = ["ChangeKind", "GroupView", "ItemView", "Items", "Recorded", "sort_rank"]
+__all__ = ["ChangeKind", "GroupView", "ItemView", "Items", "Recorded", "View", "sort_rank"]
 
 T = TypeVar("T")
 Recorded = tuple[ChangeKind, str, Any, Any]  # (kind, id, old, new)
@@ -76,9 +76,9 @@ class _Validator:
 
     __slots__ = ("errors", "model")
 
-    def __init__(self, model: type[BaseModel] | None) -> None:
+    def __init__(self, model: type[BaseModel] | None, errors: list[ItemValidationError]) -> None:
         self.model = model
-        self.errors: list[ItemValidationError] = []
+        self.errors = errors  # the view's: where the errors go
 
     def __call__(self, key: str | None, raw: Any) -> Any:
         """Return the validated item, or ``None`` (with an error recorded) if invalid."""
@@ -98,23 +98,49 @@ class _Validator:
             return None
 
 
-class ItemView(Generic[T]):
+class View(Generic[T]):
+    """What every subscriber's view offers its subscriber (one kind per room kind).
+
+    ``errors`` are the validation errors of the last changes and ``recorded`` what
+    they did, item by item, while ``tracks`` is on (the change feed): the subscriber
+    reports and clears both after each change.
+    """
+
+    __slots__ = ("errors", "recorded", "tracks")
+
+    def __init__(self) -> None:
+        self.errors: list[ItemValidationError] = []
+        self.recorded: list[Recorded] = []
+        self.tracks = False
+
+    @property
+    def synced(self) -> bool:
+        """Whether the room has received its first state."""
+        raise NotImplementedError  # pragma: no cover - both kinds define it
+
+    def snapshot(self) -> Any:
+        """The current state (the item, or a lazy snapshot of the items)."""
+        raise NotImplementedError  # pragma: no cover - both kinds define it
+
+    def frozen(self) -> Any:
+        """The current state, fixed now: safe to hand to another task or thread."""
+        raise NotImplementedError  # pragma: no cover - both kinds define it
+
+
+class ItemView(View[T]):
     """One subscriber's view of an item room: the (validated) item or ``None``."""
 
-    __slots__ = ("_validate", "errors", "item_id", "recorded", "state", "tracks", "value")
+    __slots__ = ("_validate", "item_id", "state", "value")
 
     def __init__(
         self, state: ItemState, item_id: str, model: type[BaseModel] | None = None
     ) -> None:
+        super().__init__()
         self.state = state
         self.item_id = item_id
-        self._validate = _Validator(model)
+        self._validate = _Validator(model, self.errors)
         self.value: T | None = self._validate(item_id, state.value)
-        #: validation errors of the last changes: the subscriber reports, then clears them
-        self.errors = self._validate.errors
         self.errors.clear()  # reported when they come from a frame
-        self.tracks = False  # record the change for the change feed
-        self.recorded: list[Recorded] = []
 
     @property
     def synced(self) -> bool:
@@ -147,7 +173,7 @@ def _record(recorded: list[Recorded], key: str, old: Any, new: Any) -> None:
         recorded.append(("modified", key, old, new))
 
 
-class GroupView(Generic[T]):
+class GroupView(View[T]):
     """One subscriber's view of a group room: validated items in order."""
 
     __slots__ = (
@@ -159,11 +185,8 @@ class GroupView(Generic[T]):
         "_sort_key",
         "_sort_keys",
         "_validate",
-        "errors",
         "plain",
-        "recorded",
         "state",
-        "tracks",
     )
 
     def __init__(
@@ -172,9 +195,10 @@ class GroupView(Generic[T]):
         sort_key: str | None = None,
         model: type[BaseModel] | None = None,
     ) -> None:
+        super().__init__()
         self.state = state
         self._sort_key = sort_key
-        self._validate = _Validator(model)
+        self._validate = _Validator(model, self.errors)
         self._models: dict[str, Any] | None = {} if model is not None else None
         self._index: SortedList | None = _sorted_list([]) if sort_key is not None else None
         self._sort_keys: dict[str, tuple[Any, ...]] = {}
@@ -182,10 +206,6 @@ class GroupView(Generic[T]):
         self._cache: tuple[T, ...] | None = None
         self._outstanding: Items[T] | None = None  # the snapshot handed out since the last change
         self.plain = sort_key is None and model is None  # nothing to follow per item
-        self.tracks = False  # record each change for the change feed
-        self.recorded: list[Recorded] = []
-        #: validation errors of the last changes: the subscriber reports, then clears them
-        self.errors = self._validate.errors
         self._reset(state.items)
         self.errors.clear()  # reported when they come from a frame
 
