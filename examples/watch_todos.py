@@ -8,34 +8,42 @@ Then add, complete and delete todos, and watch them appear:
 
     curl -X POST localhost:3000/todo -H 'content-type: application/json' \\
          -d '{"description": "buy milk"}'
+
+Each line is one change of the change feed: ``+`` added, ``~`` modified,
+``-`` removed. The feed starts with a ``+`` for each todo already there; after a
+lost connection it gives what changed meanwhile (its net difference), marked
+``(resync)``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping, Sequence
-from typing import Any
+import time
+from collections.abc import Sequence
 
-from motia_client import StateChange, StreamClient
+from pydantic import BaseModel
+
+from motia_client import ItemChange, MotiaTimeout, StateChange, StreamClient
+
+MARKS = {"added": "+", "modified": "~", "removed": "-"}
 
 
-def describe(todo: Mapping[str, Any]) -> str:
-    done = " [done]" if todo.get("completedAt") else ""
-    return f"{todo.get('description', '?')}{done} ({todo['id']})"
+class Todo(BaseModel):
+    """A todo as the stub's steps write it (other fields are ignored)."""
+
+    id: str
+    description: str
+    completedAt: str | None = None
 
 
-def print_changes(before: Mapping[str, Any], items: Sequence[Mapping[str, Any]]) -> None:
-    """Print what changed between two states of the group: + added, ~ updated, - removed."""
-    after = {todo["id"]: todo for todo in items}
-    for todo_id, todo in after.items():
-        if todo_id not in before:
-            print(f"+ {describe(todo)}")
-        elif before[todo_id] != todo:
-            print(f"~ {describe(todo)}")
-    for todo_id, todo in before.items():
-        if todo_id not in after:
-            print(f"- {describe(todo)}")
+def change_line(change: ItemChange[Todo]) -> str:
+    """One change as a line: ``+``/``~``/``-``, the todo as it is now (as it was, if removed)."""
+    todo = change.old if change.kind == "removed" else change.new
+    assert todo is not None  # an added or modified item has a new value, a removed one an old
+    done = " [done]" if todo.completedAt else ""
+    resync = " (resync)" if change.resync else ""
+    return f"{MARKS[change.kind]} {todo.description}{done} ({todo.id}){resync}"
 
 
 def on_state_change(change: StateChange) -> None:
@@ -51,18 +59,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--seconds", type=float, default=None, help="stop after this long")
     args = parser.parse_args(argv)
+    deadline = None if args.seconds is None else time.monotonic() + args.seconds
 
     with StreamClient(args.url) as client:
         client.on_state_change(on_state_change)
-        todos = client.subscribe_group("todo", "inbox", sort_key="createdAt")
+        todos = client.subscribe_group("todo", "inbox", model=Todo)
         print(f"watching todo/inbox at {args.url}")
-        before: dict[str, Any] | None = None
         try:
-            for items in todos.changes(timeout=args.seconds):  # stops after --seconds
-                if before is None:
-                    print(f"{len(items)} todos")
-                print_changes(before or {}, items)
-                before = {todo["id"]: todo for todo in items}
+            items = todos.wait_for(lambda items: True, timeout=args.seconds)  # the first sync
+            count = len(items)
+            print(f"{count} todo{'' if count == 1 else 's'}")
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            for change in todos.item_changes(timeout=left):  # stops after --seconds
+                print(change_line(change))
+        except MotiaTimeout as exc:  # --seconds elapsed before the first sync
+            print(exc)
         except KeyboardInterrupt:
             pass
     return 0

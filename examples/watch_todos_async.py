@@ -3,6 +3,9 @@
 motia-stub --port 3000 &
 python examples/watch_todos_async.py                # ws://localhost:3000, or $MOTIA_URL
 python examples/watch_todos_async.py ws://localhost:3000 --seconds 30
+
+Each line is one change of the change feed: ``+`` added, ``~`` modified,
+``-`` removed; ``(resync)`` marks what changed while the connection was lost.
 """
 
 from __future__ import annotations
@@ -11,28 +14,30 @@ import argparse
 import asyncio
 import contextlib
 import os
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-from motia_client import AsyncStreamClient, StateChange
+from pydantic import BaseModel
 
+from motia_client import AsyncStreamClient, ItemChange, StateChange
 
-def describe(todo: Mapping[str, Any]) -> str:
-    done = " [done]" if todo.get("completedAt") else ""
-    return f"{todo.get('description', '?')}{done} ({todo['id']})"
+MARKS = {"added": "+", "modified": "~", "removed": "-"}
 
 
-def print_changes(before: Mapping[str, Any], items: Sequence[Mapping[str, Any]]) -> None:
-    """Print what changed between two states of the group: + added, ~ updated, - removed."""
-    after = {todo["id"]: todo for todo in items}
-    for todo_id, todo in after.items():
-        if todo_id not in before:
-            print(f"+ {describe(todo)}")
-        elif before[todo_id] != todo:
-            print(f"~ {describe(todo)}")
-    for todo_id, todo in before.items():
-        if todo_id not in after:
-            print(f"- {describe(todo)}")
+class Todo(BaseModel):
+    """A todo as the stub's steps write it (other fields are ignored)."""
+
+    id: str
+    description: str
+    completedAt: str | None = None
+
+
+def change_line(change: ItemChange[Todo]) -> str:
+    """One change as a line: ``+``/``~``/``-``, the todo as it is now (as it was, if removed)."""
+    todo = change.old if change.kind == "removed" else change.new
+    assert todo is not None  # an added or modified item has a new value, a removed one an old
+    done = " [done]" if todo.completedAt else ""
+    resync = " (resync)" if change.resync else ""
+    return f"{MARKS[change.kind]} {todo.description}{done} ({todo.id}){resync}"
 
 
 def on_state_change(change: StateChange) -> None:
@@ -43,16 +48,14 @@ def on_state_change(change: StateChange) -> None:
 async def watch(url: str, seconds: float | None) -> None:
     async with AsyncStreamClient(url) as client:
         client.on_state_change(on_state_change)
-        todos = client.subscribe_group("todo", "inbox", sort_key="createdAt")
+        todos = client.subscribe_group("todo", "inbox", model=Todo)
         print(f"watching todo/inbox at {url}")
 
         async def follow() -> None:
-            before: dict[str, Any] | None = None
-            async for items in todos.changes():
-                if before is None:
-                    print(f"{len(items)} todos")
-                print_changes(before or {}, items)
-                before = {todo["id"]: todo for todo in items}
+            items = await todos.wait_for(lambda items: True)  # the first sync
+            print(f"{len(items)} todo{'' if len(items) == 1 else 's'}")
+            async for change in todos.item_changes():  # a "+" per todo held, then each change
+                print(change_line(change))
 
         with contextlib.suppress(asyncio.TimeoutError):  # --seconds elapsed
             await asyncio.wait_for(follow(), seconds)

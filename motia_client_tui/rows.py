@@ -1,11 +1,16 @@
-"""What the table shows, as pure code: columns, cell text, and the diff between two frames.
+"""What the table shows, as pure code: columns, cell text, and what to change between frames.
 
 No widgets here. :class:`Columns` turns an item into a tuple of ``rich.text.Text``
-cells (never markup: an item's text is shown as written). :func:`plan` compares
-the rows on screen with the rows the group now holds and says what to change:
-rows to remove, rows to add, cells to update, and whether the order moved. The
-table applies that plan; a frame in which nothing changed costs one pass over
-the ids and touches no widget.
+cells (never markup: an item's text is shown as written).
+
+Which rows changed comes from the client's change feed: :class:`Pending` collects
+the feed's changes between two frames (the latest item per id), and
+:func:`plan_changes` turns them into a :class:`Plan` (rows to remove, rows to add,
+rows whose cells to compare) without looking at the other rows. The feed says
+nothing about the order, so the order is still read from the subscription, and
+only when it may have moved (an item added, a resync, a change under a sort
+key). :func:`plan` compares every row; the app uses it when a change came
+without a feed item, so that the table never misses one.
 """
 
 from __future__ import annotations
@@ -14,13 +19,19 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 from rich.text import Text
 
+if TYPE_CHECKING:
+    from motia_client import ItemChange
+
 __all__ = [
+    "REMOVED",
     "Column",
     "Columns",
+    "OutOfStep",
+    "Pending",
     "Plan",
     "Row",
     "cell_text",
@@ -28,6 +39,7 @@ __all__ = [
     "format_time",
     "generic_columns",
     "plan",
+    "plan_changes",
     "todo_columns",
 ]
 
@@ -224,5 +236,102 @@ def plan(shown_order: Sequence[str], shown: Mapping[str, Any], rows: Sequence[Ro
     removed = set(result.removed)
     kept = [row_id for row_id in shown_order if row_id not in removed]
     if kept + result.added != new_ids:
+        result.order = new_ids
+    return result
+
+
+class _Removed:
+    """The type of :data:`REMOVED`."""
+
+    def __repr__(self) -> str:
+        return "REMOVED"
+
+
+REMOVED: Final = _Removed()
+"""What :class:`Pending` holds for an id whose last change removed it."""
+
+
+class OutOfStep(Exception):
+    """The changes and the order disagree (an id in one and not the other): compare every row."""
+
+
+class Pending:
+    """What the change feed said since the last frame: the latest item of each changed id.
+
+    Several changes of one id between two frames leave one entry, its last item or
+    :data:`REMOVED`: the frame applies the net result. ``reorder`` says whether the
+    order may have moved: an item was added, a resync came, or an item changed
+    while the rows are sorted (without a sort key an update keeps an item's place,
+    and a removal moves no other row). ``missed`` says that the subscription
+    changed without a feed item, so that the frame must compare every row.
+    """
+
+    __slots__ = ("items", "missed", "reorder", "sorted")
+
+    def __init__(self, *, sorted_rows: bool) -> None:
+        self.sorted = sorted_rows
+        self.items: dict[str, Any] = {}  # id -> latest item, or REMOVED
+        self.reorder = False
+        self.missed = False
+
+    def __bool__(self) -> bool:
+        return bool(self.items) or self.missed
+
+    def record(self, change: ItemChange[Any]) -> None:
+        """Take one change of the feed."""
+        kind = change.kind
+        self.items[change.id] = REMOVED if kind == "removed" else change.new
+        if kind == "added" or change.resync or (self.sorted and kind == "modified"):
+            self.reorder = True
+
+    def take(self) -> Pending:
+        """Hand over what was collected, and start collecting afresh."""
+        taken = Pending(sorted_rows=self.sorted)
+        taken.items, taken.reorder, taken.missed = self.items, self.reorder, self.missed
+        self.items, self.reorder, self.missed = {}, False, False
+        return taken
+
+
+def plan_changes(
+    shown_order: Sequence[str],
+    shown: Mapping[str, Any],
+    changes: Mapping[str, Any],
+    order: Sequence[str] | None = None,
+) -> Plan:
+    """What to change on screen, from the changed ids alone (id -> item, or :data:`REMOVED`).
+
+    ``order`` is the full new order of ids when it may have moved; ``None`` keeps
+    the rows where they are and appends added ones. Only the changed ids are
+    looked at, unless an order is given (one pass over it). Raises
+    :class:`OutOfStep` when ``order`` does not hold exactly the rows the changes
+    leave.
+    """
+    result = Plan()
+    for row_id, item in changes.items():
+        if item is REMOVED:
+            if row_id in shown:
+                result.removed.append(row_id)
+        elif row_id not in shown:
+            result.added.append(row_id)
+        else:
+            old = shown[row_id]
+            if old is not item and old != item:  # a resync brings equal copies
+                result.changed.append(row_id)
+    if order is None:
+        return result
+    new_ids = list(order)
+    if result.added:
+        position = {row_id: index for index, row_id in enumerate(new_ids)}
+        try:
+            result.added.sort(key=position.__getitem__)  # appended in their final order
+        except KeyError:
+            raise OutOfStep("an added row is not in the order") from None
+    removed = set(result.removed)
+    kept = [row_id for row_id in shown_order if row_id not in removed]
+    if kept + result.added != new_ids:
+        if len(kept) + len(result.added) != len(new_ids) or set(kept).union(result.added) != set(
+            new_ids
+        ):
+            raise OutOfStep("the order does not hold the rows the changes leave")
         result.order = new_ids
     return result

@@ -1,15 +1,15 @@
 """The widgets of motia-tui: the live table, the connection line, the AI panel, the log.
 
-Widgets never talk to the network. The app hands them the latest state once
-per frame; each one compares it with what it shows and touches the screen only
-where something changed.
+Widgets never talk to the network. The app hands them what changed once per
+frame (the table: the rows the change feed reported; the others: their latest
+state) and they touch the screen only where something changed.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -27,7 +27,7 @@ from textual.widgets.data_table import CellDoesNotExist
 
 from motia_client import ConnectionState
 
-from .rows import Columns, Row, plan
+from .rows import Columns, Plan, Row, plan, plan_changes
 from .todos import check_due_date
 
 __all__ = [
@@ -48,8 +48,10 @@ FLEX_MIN, FLEX_MAX = 10, 80  # the flexible column's width (the todo description
 class LiveTable(DataTable[Text]):
     """A DataTable that follows a changing list of rows in place.
 
-    :meth:`show` removes, appends and reorders rows and updates only the cells
-    that changed; the cursor stays on the row it was on (by id, not by index).
+    :meth:`follow` takes the rows the change feed reported since the last frame
+    (and the new order, when it may have moved); :meth:`show` compares every row
+    with a full list. Both remove, append and reorder rows and update only the
+    cells that changed; the cursor stays on the row it was on (by id, not by index).
 
     DataTable redraws every visible cell after any change (its render caches
     are keyed on a table-wide update counter), so :attr:`render_cost` keeps a
@@ -134,16 +136,33 @@ class LiveTable(DataTable[Text]):
             return None
         return key.value
 
+    def follow(self, changes: Mapping[str, Any], order: Sequence[str] | None = None) -> bool:
+        """Apply the feed's changes (id -> latest item, or ``REMOVED``); return whether any showed.
+
+        ``order``: every id in its new order, when it may have moved (``None``
+        keeps the rows in place and appends added ones). Raises
+        :class:`~motia_client_tui.rows.OutOfStep`, before touching anything, when
+        ``order`` does not hold exactly the rows the changes leave.
+        """
+        return self._carry_out(plan_changes(self._order, self._items, changes, order), changes)
+
     def show(self, rows: Sequence[Row]) -> bool:
         """Make the table show ``rows`` (id, item) in that order; return whether it changed."""
-        diff = plan(self._order, self._items, rows)
+        incoming = dict(rows)
+        return self._carry_out(plan(self._order, self._items, rows), incoming)
+
+    def _carry_out(self, diff: Plan, incoming: Mapping[str, Any]) -> bool:
+        """Apply ``diff``; ``incoming`` holds the new item of every added or changed id."""
         if diff.empty:
             return False
-        incoming = dict(rows)
         selected = self.selected_id
         self._grow_columns([incoming[r] for r in diff.added + diff.changed])
         if len(diff.removed) >= REBUILD_MIN_REMOVALS and len(diff.removed) * 4 > len(self._order):
-            self._rebuild(rows)
+            order = diff.order
+            if order is None:
+                gone = set(diff.removed)
+                order = [r for r in self._order if r not in gone] + diff.added
+            self._rebuild([(r, incoming[r] if r in incoming else self._items[r]) for r in order])
         else:
             self._apply(diff.removed, diff.changed, diff.added, incoming)
             if diff.order is not None:
@@ -163,7 +182,11 @@ class LiveTable(DataTable[Text]):
                 self._cells[row_id] = (*cells, Text(""))
 
     def _apply(
-        self, removed: list[str], changed: list[str], added: list[str], incoming: dict[str, Any]
+        self,
+        removed: list[str],
+        changed: list[str],
+        added: list[str],
+        incoming: Mapping[str, Any],
     ) -> None:
         for row_id in removed:
             self.remove_row(row_id)

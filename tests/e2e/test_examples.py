@@ -5,10 +5,10 @@ examples/watch_todos.py and watch_todos_async.py run against a running motia-stu
 ``motia-stub --port <free>`` runs as a subprocess; both examples run as
 subprocesses too (one given the URL on its command line, the other through
 ``MOTIA_URL``), and print each change while todos are created, completed and
-deleted over HTTP. ``--seconds`` makes them stop by themselves.
-examples/test_with_fake_server.py (tests against ``motia_client.testing``) runs
-in a pytest of its own, configured as a user's would be. Every process is
-stopped by the test, by PID.
+deleted over HTTP, and again after a dropped connection (a resync). ``--seconds``
+makes them stop by themselves. examples/test_with_fake_server.py (tests against
+``motia_client.testing``) runs in a pytest of its own, configured as a user's would
+be. Every process is stopped by the test, by PID.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.timeout(90)
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 STUB = Path(sys.executable).with_name("motia-stub")
-SECONDS = 4  # how long each example watches
+SECONDS = 8  # how long each example watches (it stops by itself)
 
 
 async def stop(process: asyncio.subprocess.Process) -> None:
@@ -91,46 +91,90 @@ async def start_example(script: str, ws_url: str, *, via_env: bool) -> asyncio.s
     )
 
 
-async def read_until(process: asyncio.subprocess.Process, wanted: str, seen: list[str]) -> None:
-    """Read stdout lines into ``seen`` until one equals ``wanted``."""
+async def read_until(
+    process: asyncio.subprocess.Process, wanted: Callable[[list[str]], bool], seen: list[str]
+) -> None:
+    """Read stdout lines into ``seen`` until ``wanted(seen)`` holds."""
     assert process.stdout is not None
-    while wanted not in seen:
+    while not wanted(seen):
         line = await process.stdout.readline()
-        assert line, f"the example ended before printing {wanted!r}: {seen}"
+        assert line, f"the example ended early: {seen}"
         seen.append(line.decode().rstrip("\n"))
 
 
-async def test_both_examples_print_each_change(stub: tuple[str, str]) -> None:
+def change_lines(lines: list[str]) -> list[str]:
+    """The change-feed lines (``+``, ``~``, ``-``) of an example's output."""
+    return [line for line in lines if line[:2] in ("+ ", "~ ", "- ")]
+
+
+async def test_both_examples_print_the_change_feed(stub: tuple[str, str]) -> None:
     ws_url, http_url = stub
-    runs = {
-        "watch_todos.py": await start_example("watch_todos.py", ws_url, via_env=False),
-        "watch_todos_async.py": await start_example("watch_todos_async.py", ws_url, via_env=True),
-    }
-    printed: dict[str, list[str]] = {name: [] for name in runs}
-    try:
-        ready = [read_until(p, "0 todos", printed[name]) for name, p in runs.items()]
-        await asyncio.wait_for(asyncio.gather(*ready), 30)
-        async with httpx.AsyncClient(base_url=http_url, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=http_url, timeout=10) as http:
+
+        async def admin(action: str, **params: str) -> None:
+            (await http.post(f"/_admin/{action}", params=params)).raise_for_status()
+
+        news = (await http.post("/todo", json={"description": "read the news"})).json()
+        runs = {
+            "watch_todos.py": await start_example("watch_todos.py", ws_url, via_env=False),
+            "watch_todos_async.py": await start_example(
+                "watch_todos_async.py", ws_url, via_env=True
+            ),
+        }
+        printed: dict[str, list[str]] = {name: [] for name in runs}
+
+        async def until(count: int) -> None:
+            """Wait until each example printed ``count`` change lines."""
+            reads = [
+                read_until(p, lambda seen: len(change_lines(seen)) >= count, printed[name])
+                for name, p in runs.items()
+            ]
+            await asyncio.wait_for(asyncio.gather(*reads), 30)
+
+        try:
+            await until(1)  # synced: the todo already there, as an "added"
+            # Live changes made through the todo steps: one line each, in order.
             milk = (await http.post("/todo", json={"description": "buy milk"})).json()
             dog = (await http.post("/todo", json={"description": "walk the dog"})).json()
             (await http.post(f"/todo/{milk['id']}/complete")).raise_for_status()
             (await http.delete(f"/todo/{dog['id']}")).raise_for_status()
-        for name, process in runs.items():  # --seconds: each stops by itself
-            out, err = await asyncio.wait_for(process.communicate(), 30)
-            printed[name] += out.decode().splitlines()
-            assert process.returncode == 0, err.decode()
-    finally:
-        for process in runs.values():
-            await stop(process)
+            await until(5)
+            # Changes the examples cannot see (the room stops delivering), then a dropped
+            # connection: after the rejoin, the feed gives the net difference, as a resync.
+            await admin("stall", stream="todo", groupId="inbox")
+            (await http.post(f"/todo/{news['id']}/complete")).raise_for_status()
+            (await http.delete(f"/todo/{milk['id']}")).raise_for_status()
+            plants = (await http.post("/todo", json={"description": "water plants"})).json()
+            brief = (await http.post("/todo", json={"description": "gone again"})).json()
+            (await http.delete(f"/todo/{brief['id']}")).raise_for_status()
+            await admin("unstall", stream="todo", groupId="inbox")
+            await admin("drop")
+            await until(8)
+            for name, process in runs.items():  # --seconds: each stops by itself
+                out, err = await asyncio.wait_for(process.communicate(), 30)
+                printed[name] += out.decode().splitlines()
+                assert process.returncode == 0, err.decode()
+        finally:
+            for process in runs.values():
+                await stop(process)
     for lines in printed.values():
-        assert lines == [
-            f"watching todo/inbox at {ws_url}",
-            "0 todos",
+        assert lines[:2] == [f"watching todo/inbox at {ws_url}", "1 todo"]
+        changes = change_lines(lines)
+        assert changes[:5] == [
+            f"+ read the news ({news['id']})",
             f"+ buy milk ({milk['id']})",
             f"+ walk the dog ({dog['id']})",
             f"~ buy milk [done] ({milk['id']})",
             f"- walk the dog ({dog['id']})",
         ]
+        assert sorted(changes[5:]) == sorted(  # one resync: its order is not specified
+            [
+                f"~ read the news [done] ({news['id']}) (resync)",
+                f"- buy milk [done] ({milk['id']}) (resync)",
+                f"+ water plants ({plants['id']}) (resync)",
+            ]
+        )
+        assert any(line.startswith("connection reconnecting: retrying in ") for line in lines)
 
 
 async def test_the_testing_example_passes_under_a_users_plain_pytest(tmp_path: Path) -> None:

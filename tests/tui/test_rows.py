@@ -1,10 +1,22 @@
-"""The pure part: cell text, columns, and the plan that turns one frame into the next."""
+"""The pure part: cell text, columns, the change feed per frame, and the plans between frames."""
 
 from __future__ import annotations
 
+import pytest
 from rich.text import Text
 
-from motia_client_tui.rows import Columns, cell_text, compact, format_time, plan
+from motia_client import ItemChange
+from motia_client_tui.rows import (
+    REMOVED,
+    Columns,
+    OutOfStep,
+    Pending,
+    cell_text,
+    compact,
+    format_time,
+    plan,
+    plan_changes,
+)
 
 
 def test_format_time_shows_utc_seconds_and_leaves_other_values_alone() -> None:
@@ -86,3 +98,80 @@ def test_plan_from_empty_adds_everything_in_order() -> None:
 def test_text_cells_compare_by_content() -> None:
     assert Text("a") == Text("a")
     assert Text("a") is not Text("a")
+
+
+# -- the change feed, per frame ------------------------------------------------------------
+
+
+def test_pending_keeps_the_last_item_of_each_id_between_frames() -> None:
+    pending = Pending(sorted_rows=False)
+    assert not pending
+    pending.record(ItemChange("modified", "a", {"v": 1}, {"v": 2}))
+    pending.record(ItemChange("modified", "a", {"v": 2}, {"v": 3}))
+    pending.record(ItemChange("removed", "b", {"v": 1}, None))
+    assert pending.items == {"a": {"v": 3}, "b": REMOVED}
+    assert not pending.reorder  # an update keeps its place, a removal moves no other row
+    taken = pending.take()
+    assert taken.items == {"a": {"v": 3}, "b": REMOVED}
+    assert not pending  # collecting afresh
+    assert pending.items == {}
+
+
+def test_pending_says_when_the_order_may_have_moved() -> None:
+    def reorders(change: ItemChange[dict[str, int]], *, sorted_rows: bool) -> bool:
+        pending = Pending(sorted_rows=sorted_rows)
+        pending.record(change)
+        return pending.reorder
+
+    added = ItemChange("added", "a", None, {"v": 1})
+    modified = ItemChange("modified", "a", {"v": 1}, {"v": 2})
+    resynced = ItemChange("modified", "a", {"v": 1}, {"v": 2}, resync=True)
+    assert reorders(added, sorted_rows=False)
+    assert not reorders(modified, sorted_rows=False)
+    assert reorders(modified, sorted_rows=True)  # its sort key may have changed
+    assert reorders(resynced, sorted_rows=False)  # a fresh sync brings the server's order
+
+
+def test_pending_notes_a_change_the_feed_did_not_report() -> None:
+    pending = Pending(sorted_rows=False)
+    pending.missed = True
+    assert pending
+    assert pending.take().missed
+    assert not pending.missed
+
+
+def test_plan_changes_looks_only_at_the_changed_ids() -> None:
+    a, b = {"v": "a"}, {"v": "b"}
+    shown = {"a": a, "b": b}
+    changes = {"a": REMOVED, "b": {"v": "B"}, "c": {"v": "c"}, "gone": REMOVED}
+    result = plan_changes(["a", "b"], shown, changes)
+    assert result.removed == ["a"]  # "gone" was never shown: nothing to remove
+    assert result.changed == ["b"]
+    assert result.added == ["c"]
+    assert result.order is None
+    assert plan_changes(["a", "b"], shown, {"a": dict(a)}).empty  # an equal copy (a resync)
+
+
+def test_plan_changes_places_added_rows_by_the_order() -> None:
+    a, b = {"v": "a"}, {"v": "b"}
+    shown = {"a": a, "b": b}
+    appended = plan_changes(["a", "b"], shown, {"d": {}, "c": {}}, ["a", "b", "c", "d"])
+    assert appended.added == ["c", "d"]  # in their final order: no move needed
+    assert appended.order is None
+    inserted = plan_changes(["a", "b"], shown, {"c": {}}, ["c", "a", "b"])
+    assert inserted.order == ["c", "a", "b"]
+    moved = plan_changes(["a", "b"], shown, {"a": {"v": "A"}}, ["b", "a"])
+    assert (moved.changed, moved.order) == (["a"], ["b", "a"])
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        ["a", "b", "x"],  # an id the feed never reported
+        ["a"],  # a row the changes leave is missing
+        ["b", "x"],  # as many ids, not the same ones
+    ],
+)
+def test_plan_changes_refuses_an_order_out_of_step_with_the_changes(order: list[str]) -> None:
+    with pytest.raises(OutOfStep):
+        plan_changes(["a", "b"], {"a": {}, "b": {}}, {"a": {"v": 1}}, order)
