@@ -789,37 +789,10 @@ class Session:
         room = self.rooms.get(key)
         if room is None or room.sub_id is None or not room.state.synced:
             return None
-        missing: list[str] = []
-        extra: list[str] = []
-        different: list[str] = []
-        state = room.state
-        if isinstance(state, GroupState):
-            held = state.items
-            ids = [*truth, *(k for k in held if k not in truth)]
-            checks = [(k, truth.get(k), held.get(k), state.stamp(k)) for k in ids]
-        else:
-            assert room.item_id is not None
-            checks = [(room.item_id, truth.get(room.item_id), state.value, state.timestamp)]
-        for item_id, theirs, ours, stamp in checks:
-            if stamp >= at:
-                continue  # explained by a frame at or after the snapshot
-            try:
-                same = theirs is ours or theirs == ours
-            except RecursionError:
-                same = False
-            if same:
-                continue
-            if ours is None:
-                missing.append(item_id)
-            elif theirs is None:
-                extra.append(item_id)
-            else:
-                different.append(item_id)
+        missing, extra, different = room.state.differences(truth, at, room.item_id)
         if not (missing or extra or different):
             return None
-        return StateDrift(
-            room.stream, room.group, room.item_id, tuple(missing), tuple(extra), tuple(different)
-        )
+        return StateDrift(room.stream, room.group, room.item_id, missing, extra, different)
 
     def repair(self, key: RoomKey, truth: dict[str, Any], at: int, drift: StateDrift) -> None:
         """Replace the room's state with ``truth`` (one change, ``resync``), then report ``drift``.

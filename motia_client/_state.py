@@ -31,6 +31,12 @@ is notified. Values nested too deeply for Python to compare (``==`` raises
 
 The reducers are pure: no I/O, no clock. They say what changed (an ``Op``, with
 the previous value in ``old``) so that the views can follow in O(1) or O(log N).
+
+Drift (``differences``): compared with a snapshot of the server's items taken at
+server time ``at``, an item differs only if no frame at or after ``at`` explains
+it (the local state is then ahead of the snapshot, or the snapshot raced that
+frame). Each difference is the snapshot's item missing here, an item here the
+snapshot lacks (extra), or both holding other values (different).
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ __all__ = [
     "NEVER",
     "TOMBSTONE_LIMIT",
     "TOMBSTONE_WINDOW_MS",
+    "Differences",
     "GroupState",
     "ItemState",
     "Op",
@@ -63,6 +70,24 @@ class Op:
 
 
 _NONE, _RESET, _UPSERT, _REMOVE = Op.NONE, Op.RESET, Op.UPSERT, Op.REMOVE
+Differences = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]  # missing, extra, different
+
+
+def _differences(checks: list[tuple[str, Any, Any, int]], at: int) -> Differences:
+    """Classify ``(id, theirs, ours, stamp)`` checks against a snapshot taken at ``at``."""
+    missing: list[str] = []
+    extra: list[str] = []
+    different: list[str] = []
+    for item_id, theirs, ours, stamp in checks:
+        if stamp >= at or _same(theirs, ours):
+            continue  # explained by a frame at or after the snapshot, or no difference
+        if ours is None:
+            missing.append(item_id)
+        elif theirs is None:
+            extra.append(item_id)
+        else:
+            different.append(item_id)
+    return tuple(missing), tuple(extra), tuple(different)
 
 
 def _same(old: Any, new: Any) -> bool:
@@ -87,6 +112,11 @@ class ItemState:
     def rebase(self) -> None:
         """A new connection: its first frame is never stale (the value is kept)."""
         self.timestamp = NEVER
+
+    def differences(self, truth: dict[str, Any], at: int, item_id: str | None) -> Differences:
+        """How the item differs from ``truth``, its group's items at server time ``at``."""
+        assert item_id is not None
+        return _differences([(item_id, truth.get(item_id), self.value, self.timestamp)], at)
 
     def apply(self, kind: str, timestamp: int, data: Any) -> bool:
         """Apply one state frame to the item; return whether its value changed."""
@@ -131,6 +161,14 @@ class GroupState:
         if last is None:
             last = self._tombs.get(key, self.floor)
         return last
+
+    def differences(
+        self, truth: dict[str, Any], at: int, item_id: str | None = None
+    ) -> Differences:
+        """How the items differ from ``truth``, the group's items at server time ``at``."""
+        held = self.items
+        ids = [*truth, *(k for k in held if k not in truth)]
+        return _differences([(k, truth.get(k), held.get(k), self.stamp(k)) for k in ids], at)
 
     def change(self, kind: str, key: str, timestamp: int, data: Any) -> int:
         """Apply one item-level frame (``create``, ``update`` or ``delete``); return its Op."""
