@@ -101,17 +101,24 @@ def _same(old: Any, new: Any) -> bool:
 class ItemState:
     """The state of one item room: the item, or ``None``."""
 
-    __slots__ = ("old", "synced", "timestamp", "value")
+    __slots__ = ("confirmed", "old", "synced", "timestamp", "value")
 
     def __init__(self) -> None:
         self.value: Any = None
         self.old: Any = None  # the value before the last change
         self.timestamp = NEVER
         self.synced = False  # a first frame has arrived (even a null sync)
+        self.confirmed = False  # a frame has arrived on the current connection
 
     def rebase(self) -> None:
-        """A new connection: its first frame is never stale (the value is kept)."""
+        """A new connection: its first frame is never stale; the value (kept) is unconfirmed.
+
+        Motia 0.x answers the join of a missing item with nothing: an item deleted while
+        the client was away stays unconfirmed with its last value (pending), never
+        reported deleted on the strength of a silence.
+        """
         self.timestamp = NEVER
+        self.confirmed = False
 
     def differences(self, truth: dict[str, Any], at: int, item_id: str | None) -> Differences:
         """How the item differs from ``truth``, its group's items at server time ``at``."""
@@ -123,6 +130,7 @@ class ItemState:
         if timestamp < self.timestamp:
             return False
         self.timestamp = timestamp
+        self.confirmed = True
         new = None if kind == "delete" else data
         if self.synced and _same(new, self.value):
             return False

@@ -144,8 +144,13 @@ class ItemView(View[T]):
 
     @property
     def synced(self) -> bool:
-        """Whether the room has received its first state frame."""
-        return self.state.synced
+        """Whether the item's state is confirmed on the current connection.
+
+        False before the first frame, and after a reconnect until the server answers
+        the rejoin (pending: the last value is kept meanwhile).
+        """
+        state = self.state
+        return state.synced and state.confirmed
 
     def snapshot(self) -> T | None:
         """The current value (items are immutable snapshots already)."""

@@ -226,6 +226,38 @@ async def test_items_behind_a_slow_access_check_are_pending_never_deleted() -> N
             assert len(seen[item_id]) == 1
 
 
+@pytest.mark.parametrize("dialect", ["motia", "iii"])
+async def test_an_item_deleted_while_away_is_pending_on_motia_and_none_on_iii(
+    dialect: str,
+) -> None:
+    """After a reconnect an item is pending (not synced) until its rejoin is answered; 0.x
+    never answers for a deleted item, so it stays pending with its last value: silence is
+    not a delete. iii answers with a null sync: None, synced."""
+    server = FakeMotiaServer(dialect=dialect)  # type: ignore[arg-type]
+    server.seed("todo", "inbox", todo("t1"))
+    async with AsyncStreamClient(
+        server.url, transport=server.transport, reconnect=ReconnectPolicy(initial=0.01, cap=0.05)
+    ) as client:
+        item = client.subscribe_item("todo", "inbox", "t1")
+        await item.wait_for(lambda value: value is not None, timeout=5)
+        seen: list[Any] = []
+        item.add_change_listener(seen.append)
+        server.seed("todo", "inbox", replace=True)  # deleted on the server, nobody told
+        await server.drop()
+        await wait_until(lambda: len(server.connections) == 2 and client.is_connected)
+        if dialect == "iii":
+            await item.wait_for(lambda value: value is None, timeout=5)
+            assert item.synced
+        else:
+            await asyncio.sleep(0.3)  # the rejoin went out; no answer comes
+            assert not item.synced  # pending
+            assert item.state == todo("t1")  # its last value, not a made-up delete
+            assert None not in seen
+            await server.set("todo", "inbox", todo("t1", back=True))
+            await item.wait_for(lambda value: value is not None and value.get("back"), 5)
+            assert item.synced
+
+
 # -- 4. deleted ids do not pile up -----------------------------------------------------------
 
 

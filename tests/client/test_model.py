@@ -230,6 +230,7 @@ class RefRoom:
     refused: bool = False
     resyncing: bool = False  # its first sync on this connection replaces earlier state
     fresh: bool = False  # heard from the server on this connection
+    confirmed: bool = False  # an item room: a state frame applied on this connection
     tainted: set[str] = field(default_factory=set)  # keys a stale frame set: not the truth
     members: list[CheckedSink] = field(default_factory=list)
 
@@ -239,6 +240,7 @@ class RefRoom:
         self.stamps = {}
         self.resyncing = self.synced
         self.fresh = False
+        self.confirmed = False  # an item: pending until its rejoin is answered
 
     def sync(self, ts: int, data: Any) -> bool:
         if self.item_id is not None:
@@ -256,6 +258,7 @@ class RefRoom:
             if ts < self.ts:
                 return False
             self.ts = ts
+            self.confirmed = True
             new = None if kind == "delete" else data
             if self.synced and new == self.value:
                 return False
@@ -448,7 +451,9 @@ class Client:
             room = self.rooms[(group, item_id)]
             view = sink.view
             assert view is not None
-            assert view.synced == room.synced, sink
+            # An item is pending (not synced) after a reconnect until its rejoin is answered.
+            synced = room.synced and (item_id is None or room.confirmed)
+            assert view.synced == synced, sink
             assert view.recorded == []  # nothing recorded without a change told
             assert sink.calls == []  # told only while frames arrive
             if item_id is None:
