@@ -12,6 +12,7 @@ import pytest
 import motia_client
 import motia_client.rx
 import motia_client.sse
+import motia_client.testing
 
 REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "reference.md"
 _ROW_NAME = re.compile(r"^\|\s*`(?P<name>[A-Za-z_][A-Za-z0-9_]*)`\s*\|")
@@ -56,7 +57,9 @@ def test_every_error_derives_from_motia_error() -> None:
             assert issubclass(obj, motia_client.MotiaError), name
 
 
-@pytest.mark.parametrize("module", [motia_client, motia_client.rx, motia_client.sse])
+@pytest.mark.parametrize(
+    "module", [motia_client, motia_client.rx, motia_client.sse, motia_client.testing]
+)
 def test_the_reference_page_lists_exactly_the_public_names(module: ModuleType) -> None:
     documented = documented_names(REFERENCE.read_text(encoding="utf-8"), module.__name__)
     public = set(module.__all__)
