@@ -48,6 +48,7 @@ from motia_client._exceptions import (
 )
 from motia_client._proxy import describe_os_error, open_tunnel, proxy_for, redact_proxy
 from motia_client._transport import CLOSE_TIMEOUT, ConnectRequest, MessageInbox, Transport, bounded
+from motia_client._wsframes import INCOMPLETE, REFUSED, scan
 
 __all__ = ["WebsocketsTransport", "websockets_transport"]
 
@@ -98,6 +99,7 @@ class _Connection(asyncio.Protocol, MessageInbox):
         self.lost: asyncio.Future[None] = loop.create_future()
         self.fragments: bytearray | None = None
         self.pending = bytearray()  # bytes not yet cut into frames (fast path, handshake)
+        self.need = 0  # how many pending bytes the frame in front needs to be whole
         self.fast = False  # set once the handshake is done: see _split
         self.head_passed = False  # the protocol has the handshake response head
         self.ping_failed = False
@@ -135,73 +137,40 @@ class _Connection(asyncio.Protocol, MessageInbox):
             self._handshake(events)
 
     def _split(self, data: bytes) -> None:
-        """The fast path: cut the stream into frames; deliver plain messages directly.
+        """The fast path: plain messages go straight to the reader (``_wsframes.scan``).
 
-        A whole, unfragmented, unmasked TEXT or BINARY frame without RSV bits and
-        within ``max_size`` is a message as it stands: it skips the protocol, whose
-        generator-based parser costs more than the rest of a small message. Every
-        other frame (control, fragment, anything suspect) goes to the protocol
-        whole, so its parser always starts at a frame boundary and decides exactly
-        as it would alone. A frame the protocol must refuse before it is complete
-        (too big, masked) goes to it with everything after it, for good.
+        Every other frame goes to the protocol whole, so its parser always starts at a
+        frame boundary; a frame it must refuse before it is complete (too big, masked)
+        goes to it with everything after it, for good. A frame that is not whole waits
+        in ``pending`` until it is, without being scanned again at each read.
         """
         pending = self.pending
-        buf: bytes | bytearray = data
         if pending:
             pending += data
-            buf = pending
-        size = len(buf)
+            if len(pending) < self.need:
+                return  # the frame in front is not whole yet
+            buf = bytes(pending)
+            pending.clear()
+        else:
+            buf = data
+        deliver = self.deliver or self._push
         pos = 0
-        max_size = self.max_size
-        deliver = self.deliver
-        while size - pos >= 2:
-            head = buf[pos]
-            length = buf[pos + 1]
-            start = pos + 2
-            if length >= 126:
-                if length == 126:
-                    if size - pos < 4:
-                        break
-                    length = (buf[pos + 2] << 8) | buf[pos + 3]
-                    start = pos + 4
-                elif length == 127:
-                    if size - pos < 10:
-                        break
-                    length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
-                    start = pos + 10
-                else:  # a masked frame: the server must not send one
-                    length = max_size + 1
-            end = start + length
-            if length > max_size:
-                self.fast = False
-                rest = bytes(buf[pos:])
-                pending.clear()
-                self._feed(rest)
+        while True:
+            pos, end, why = scan(buf, pos, self.max_size, self.fragments is None, deliver)
+            if why == INCOMPLETE:
+                self.need = end - pos
+                pending += buf[pos:]
                 return
-            if end > size:
-                break  # wait for the rest of the frame
-            if (head == 0x81 or head == 0x82) and self.fragments is None:
-                message = bytes(buf[start:end])
-                if deliver is None:
-                    self._push(message)
-                else:
-                    try:
-                        deliver(message)
-                    except Exception:  # the receiver isolates its own errors; a last guard
-                        logger.exception("a received message could not be handled; skipped")
-            else:
-                self._feed(bytes(buf[pos:end]))
-                if not self.fast:  # closing: the protocol takes (and discards) the rest
-                    rest = bytes(buf[end:])
-                    pending.clear()
-                    if rest:
-                        self._feed(rest)
-                    return
+            if why == REFUSED:
+                self.fast = False
+                self._feed(buf[pos:])
+                return
+            self._feed(buf[pos:end])
+            if not self.fast:  # closing: the protocol takes (and discards) the rest
+                if end < len(buf):
+                    self._feed(buf[end:])
+                return
             pos = end
-        if buf is pending:
-            del pending[:pos]
-        elif pos < size:
-            pending += data[pos:]
 
     def _response_head(self, data: bytes) -> None:
         """Give the protocol the handshake response, and not one byte after it.
