@@ -20,7 +20,8 @@ from pathlib import Path
 
 RUNNERS_DIR = Path(__file__).resolve().parent
 ROOT = RUNNERS_DIR.parents[1]
-# The release wheel (core compiled with mypyc), installed by `make wheel-venv`/`make bench`.
+# The release wheel (core compiled with mypyc), installed in .venv-compiled by `make bench`
+# (or `make pytest-compiled`).
 COMPILED_PYTHON = ROOT / ".venv-compiled" / "bin" / "python"
 
 

@@ -344,6 +344,31 @@ async def test_a_handshake_that_never_completes_times_out(make_client: MakeClien
         await listener.wait_closed()
 
 
+async def test_a_tls_handshake_that_never_completes_times_out(make_client: MakeClient) -> None:
+    """A wss:// server that accepts the TCP connection and never answers the TLS
+    ClientHello: open_timeout bounds the TLS handshake too, and says so (MotiaTimeout)."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # plain TCP: the ClientHello is read by nobody
+
+    listener = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        client = make_client(f"wss://127.0.0.1:{port}/", open_timeout=0.3, ssl=False)
+        began = asyncio.get_running_loop().time()
+        with pytest.raises(MotiaTimeout, match="timed out"):
+            await asyncio.wait_for(client.connect(), WAIT)
+        assert asyncio.get_running_loop().time() - began < 2.0
+        assert accepted  # it did reach the TLS stage
+        assert_nothing_left(client)
+    finally:
+        for writer in accepted:
+            writer.close()
+        listener.close()
+        await listener.wait_closed()
+
+
 async def test_close_while_connect_is_waiting() -> None:
     started = asyncio.Event()
 
