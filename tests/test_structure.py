@@ -104,3 +104,55 @@ def test_every_library_module_imports_on_its_own() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+# Private names read on another object that belong to an outside protocol, not to us.
+_FOREIGN_PROTOCOL = {"_replace", "_fields", "_asdict", "_repr_html_"}
+
+
+def _private_reads(path: Path) -> list[tuple[int, str]]:
+    """``obj._name`` reads where ``_name`` is not defined in the same module (issue 17)."""
+    tree = ast.parse(path.read_text(), str(path))
+    defined: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined.add(node.name)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            defined.add(node.attr)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            defined.add(node.id)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            defined.add(node.target.id)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            defined.add(node.value)  # __slots__ entries and setattr names
+    bad = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Attribute) or not isinstance(node.ctx, ast.Load):
+            continue
+        name = node.attr
+        if not name.startswith("_") or name.startswith("__") or name in _FOREIGN_PROTOCOL:
+            continue
+        if isinstance(node.value, ast.Name) and node.value.id in {"self", "cls"}:
+            continue
+        if name not in defined:
+            bad.append((node.lineno, ast.unparse(node)))
+    return bad
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_module_reads_another_modules_private_attributes(package: str) -> None:
+    """A private attribute is read only by the module (the class family) that defines it."""
+    found = {
+        f"{path.relative_to(ROOT)}:{line}": text
+        for path in _modules(package).values()
+        for line, text in _private_reads(path)
+    }
+    assert found == {}
+
+
+def test_the_private_read_check_finds_a_foreign_read(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text(
+        "class A:\n    def f(self, b):\n        self._mine = 1\n        return b._theirs\n"
+    )
+    assert _private_reads(module) == [(4, "b._theirs")]
