@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -30,10 +29,9 @@ from .store import (
     SubscriptionToken,
     Trigger,
     Triggers,
+    deliver,
 )
 from .values import check_names, to_json
-
-log = logging.getLogger("server_stub.store")
 
 Validator = Callable[[str, Item], None]
 """Checks a new item of a stream; raises SchemaError when it does not fit."""
@@ -231,7 +229,7 @@ class MemoryStore:
         items = self._groups.get((room.stream, room.group), {})
         data: Any = items.get(room.item_id) if room.item_id is not None else list(items.values())
         token = SubscriptionToken(room)
-        self._deliver(
+        deliver(
             sink,
             Frame(
                 self._clock.now(),
@@ -263,16 +261,7 @@ class MemoryStore:
             targets.extend(self._subs.get(frame.room, {}).values())
         targets.extend(self._subs.get(Room(frame.stream, frame.group), {}).values())
         for sink in targets:
-            self._deliver(sink, frame)
-
-    @staticmethod
-    def _deliver(sink: Sink, frame: Frame) -> None:
-        try:
-            sink(frame)
-        except Exception:
-            log.exception(
-                "a subscriber failed to take a frame for %s/%s", frame.stream, frame.group
-            )
+            deliver(sink, frame)
 
     # -- triggers and losses -----------------------------------------------------
 

@@ -56,6 +56,7 @@ from .store import (
     SubscriptionToken,
     Trigger,
     Triggers,
+    deliver,
 )
 from .values import check_names, dumps_item, to_json
 
@@ -427,10 +428,10 @@ class RedisStore:
             data = [json.loads(values[item_id]) for item_id in ids if item_id in values]
         token = SubscriptionToken(room)
         frame = Frame(stamp, room.stream, room.group, room.item_id, {"type": "sync", "data": data})
-        self._deliver(sink, frame)
+        deliver(sink, frame)
         for seq, buffered in pending.frames:
             if seq > since:
-                self._deliver(sink, buffered)
+                deliver(sink, buffered)
         self._subs.setdefault(room, {})[token] = _Live(sink, since)
         return token
 
@@ -513,16 +514,7 @@ class RedisStore:
         targets.extend(self._subs.get(Room(stream, group), {}).values())
         for live in targets:
             if seq > live.since:
-                self._deliver(live.sink, frame)
-
-    @staticmethod
-    def _deliver(sink: Sink, frame: Frame) -> None:
-        try:
-            sink(frame)
-        except Exception:
-            log.exception(
-                "a subscriber failed to take a frame for %s/%s", frame.stream, frame.group
-            )
+                deliver(live.sink, frame)
 
     # -- triggers --------------------------------------------------------------
 

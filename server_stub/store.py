@@ -49,6 +49,14 @@ Sink = Callable[[Frame], None]
 """Receives frames for one subscription. Called on the server loop; must not block or raise."""
 
 
+def deliver(sink: Sink, frame: Frame) -> None:
+    """Hand ``frame`` to one subscriber: one that raises is logged, the others still get it."""
+    try:
+        sink(frame)
+    except Exception:
+        log.exception("a subscriber failed to take a frame for %s/%s", frame.stream, frame.group)
+
+
 @dataclass(frozen=True)
 class Change:
     """A committed write, as seen by stream triggers (``old``/``new`` are None when absent)."""

@@ -110,6 +110,25 @@ async def test_writes_through_one_reach_the_other_in_order_exactly_once(
     assert group.frames[0].timestamp <= stamps[0]
 
 
+async def test_a_subscriber_that_raises_is_logged_and_the_others_still_get_the_frame(
+    make_pair: MakePair, caplog: pytest.LogCaptureFixture
+) -> None:
+    a, b = await make_pair()
+
+    def broken(frame: Frame) -> None:
+        raise RuntimeError("listener bug")
+
+    await b.subscribe(Room("s", "g"), broken)  # its sync raises too: logged, not raised
+    good = Recorder()
+    await b.subscribe(Room("s", "g"), good)
+    created = await a.set("s", "g", "x", {"n": 1})
+    await until(lambda: len(good.frames) == 2)
+    assert good.events == [("sync", []), ("create", created)]
+    failures = [r for r in caplog.records if "failed to take a frame for s/g" in r.getMessage()]
+    assert len(failures) == 2  # the sync and the create
+    assert all(r.exc_info and "listener bug" in str(r.exc_info[1]) for r in failures)
+
+
 async def test_a_sync_and_the_frames_after_it_miss_nothing_and_repeat_nothing(
     make_pair: MakePair,
 ) -> None:
