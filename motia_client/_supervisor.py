@@ -65,7 +65,8 @@ class Supervisor:
         self.last_reason: str | None = None  # why the last connection or attempt failed
         self.sending: asyncio.Task[Any] | None = None  # the latest send: frames go in order
         self._transport: Transport | None = None
-        self._timers: set[asyncio.TimerHandle] = set()
+        self._timers: dict[int, asyncio.TimerHandle] = {}  # armed, by number; fired ones go
+        self._timer_count = 0
         self._send_lock = asyncio.Lock()
         self._last_token: str | None = None
         self._drift: MotiaError | None = None  # why the drift check closed the live socket
@@ -211,7 +212,9 @@ class Supervisor:
         if timers:
             loop = asyncio.get_running_loop()
             for timer in timers:
-                self._timers.add(loop.call_later(timer.delay, self._fire, timer))
+                self._timer_count += 1
+                number = self._timer_count
+                self._timers[number] = loop.call_later(timer.delay, self._fire, number, timer)
         if session.take_token_refresh():
             self._host.spawn(self._refresh_token(), "token refresh")
 
@@ -224,11 +227,12 @@ class Supervisor:
                     logger.debug("a frame was not sent: the connection is gone (it will rejoin)")
                     return
 
-    def _fire(self, timer: Timer) -> None:
+    def _fire(self, number: int, timer: Timer) -> None:
+        self._timers.pop(number, None)  # fired: nothing to cancel any more
         self._session.timer_fired(timer, now_ms())
 
     def _cancel_timers(self) -> None:
-        for handle in self._timers:
+        for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
 

@@ -24,6 +24,9 @@ from motia_client import (
     ReconnectPolicy,
     StateChange,
 )
+from motia_client._config import Config
+from motia_client._session import Timer
+from motia_client._supervisor import Supervisor
 from motia_client.testing import FakeMotiaServer
 from tests.client.wsserver import envelope
 from tests.reliability.harness import wait_until
@@ -350,3 +353,44 @@ async def test_a_stale_frame_after_a_connection_drop_is_still_dropped_within_one
             envelope("todo", "inbox", "a", {"type": "update", "data": todo("a", v=2)}, now + 5)
         )
         await sub.wait_for(lambda item: item is not None and item["v"] == 2, timeout=5)
+
+
+class _ClockSession:
+    """A session that, like the real one's clock, asks for its next timer each time one fires."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.fired = 0
+        self._wanted = [Timer("clock", delay, 1)]
+        self.wake: Any = None  # the supervisor's act, as the real session's wake callback
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._wanted)
+
+    def data_to_send(self) -> list[str]:
+        return []
+
+    def timers_wanted(self) -> list[Timer]:
+        wanted, self._wanted = self._wanted, []
+        return wanted
+
+    def take_token_refresh(self) -> bool:
+        return False
+
+    def timer_fired(self, timer: Timer, now_ms: int) -> None:
+        self.fired += 1
+        self._wanted.append(Timer("clock", self.delay, 1))
+        self.wake()
+
+
+async def test_a_long_connection_holds_only_its_armed_timers() -> None:
+    """The clock timer re-arms every minute for as long as a connection lives: fired
+    timers must be let go, or a connection open for weeks holds one handle per minute."""
+    session = _ClockSession(0.001)
+    supervisor = Supervisor(Config.build("ws://127.0.0.1:9/", {}), session, None)  # type: ignore[arg-type]
+    session.wake = supervisor.act
+    supervisor.act()
+    await wait_until(lambda: session.fired >= 200, timeout=10)
+    assert len(supervisor._timers) <= 1  # the one armed now
+    supervisor._cancel_timers()
