@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable
 from typing import Any, Protocol
 
@@ -22,7 +21,7 @@ from motia_client._config import Config
 from motia_client._exceptions import AuthenticationError, MotiaConnectionError, MotiaError
 from motia_client._lifecycle import StateChange
 from motia_client._session import Session, Timer
-from motia_client._transport import Transport
+from motia_client._transport import Transport, now_ms, read_all
 from motia_client._verify import GRACE
 from motia_client._verify import check as check_drift
 
@@ -30,11 +29,6 @@ __all__ = ["Host", "Supervisor"]
 
 logger = logging.getLogger("motia_client")
 _RETRYABLE = (MotiaConnectionError, TimeoutError, OSError)
-
-
-def now_ms() -> int:
-    """The wall clock in milliseconds (what the session compares server times with)."""
-    return time.time_ns() // 1_000_000
 
 
 class Host(Protocol):
@@ -141,9 +135,12 @@ class Supervisor:
         token = await resolve(self._config.token)
         token_changed = self._last_token is not None and token != self._last_token
         self._last_token = token
+        return await self._socket(token), token_changed
+
+    async def _socket(self, token: str | None) -> Transport:
         request = self._config.request(self.url, token)
         logger.debug("connecting to %s", request.safe_url)
-        return await self._config.factory(request), token_changed
+        return await self._config.factory(request)
 
     async def _connection(
         self, transport: Transport, token_changed: bool
@@ -162,13 +159,7 @@ class Supervisor:
         interval = self._config.verify_interval
         checks = None if interval is None else self._host.spawn(self._verify(interval), "check")
         try:
-            receive = session.receive  # never raises; its outputs wake act()
-            start_reading = getattr(transport, "start_reading", None)
-            if start_reading is not None:  # a PushTransport: frames arrive by callback
-                start_reading(receive)
-                await transport.wait_closed()  # type: ignore[attr-defined]
-            while True:
-                receive(await transport.recv())
+            await read_all(transport, session.receive)  # never raises; outputs wake act()
         except MotiaConnectionError as exc:  # FrameTooLarge is a ProtocolError: see below
             error = exc
         except MotiaError as exc:  # a frame over max_size: a setting the user must change
@@ -268,5 +259,4 @@ class Supervisor:
 
     async def _snapshot_socket(self) -> Transport:
         """A second socket to the same server, with the same credentials (drift checks)."""
-        token = await resolve(self._config.token)
-        return await self._config.factory(self._config.request(self.url, token))
+        return await self._socket(await resolve(self._config.token))

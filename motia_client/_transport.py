@@ -22,6 +22,7 @@ import asyncio
 import logging
 import ssl as ssl_module
 import sys
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -37,6 +38,8 @@ __all__ = [
     "Transport",
     "TransportChoice",
     "TransportFactory",
+    "now_ms",
+    "read_all",
 ]
 
 logger = logging.getLogger("motia_client")
@@ -92,6 +95,24 @@ class PushTransport(Transport, Protocol):
 
     async def wait_closed(self) -> None:
         """Return never; raise a :class:`MotiaConnectionError` when the connection ends."""
+
+
+async def read_all(transport: Transport, deliver: Callable[[str | bytes], None]) -> NoReturn:
+    """Hand every message to ``deliver`` until the connection ends, then raise why.
+
+    By callback on a :class:`PushTransport`, else by awaiting ``recv`` in a loop.
+    """
+    start_reading = getattr(transport, "start_reading", None)
+    if start_reading is not None:
+        start_reading(deliver)
+        await transport.wait_closed()  # type: ignore[attr-defined]
+    while True:
+        deliver(await transport.recv())
+
+
+def now_ms() -> int:
+    """The wall clock in milliseconds (what the session compares server times with)."""
+    return time.time_ns() // 1_000_000
 
 
 TransportFactory = Callable[[ConnectRequest], Awaitable[Transport]]

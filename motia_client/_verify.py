@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from motia_client._exceptions import MotiaError, StateDrift
 from motia_client._session import EventGap, RoomKey, Session, View
-from motia_client._transport import Transport
+from motia_client._transport import Transport, now_ms, read_all
 from motia_client._views import GroupView
 
 __all__ = ["FETCH_TIMEOUT", "GRACE", "Snapshot", "check", "fetch"]
@@ -32,21 +31,27 @@ __all__ = ["FETCH_TIMEOUT", "GRACE", "Snapshot", "check", "fetch"]
 logger = logging.getLogger("motia_client")
 GRACE = 0.5  # seconds for frames in flight on the live socket to arrive (at most)
 FETCH_TIMEOUT = 5.0  # seconds a snapshot may take (a slow access check per join)
-_POLL = 0.01
 Snapshot = dict[tuple[str, str], tuple[dict[str, Any], int]]  # (stream, group) -> items, at
 
 
 class _Keeper:
-    """The snapshot session's subscriber: it keeps nothing but the view it is given."""
+    """The snapshot session's subscriber of one group: it notes when the group answered."""
+
+    def __init__(self, answered: Callable[[], None]) -> None:
+        self._answered = answered
+        self.refused_join = False
 
     def changed(self, resync: bool) -> None:
         """The sync arrived (the view holds it)."""
+        self._answered()
 
     def event(self, event_type: str, data: Any) -> None:
         """Events are not state: ignored."""
 
     def refused(self, error: MotiaError) -> None:
         """A refused group is not checked."""
+        self.refused_join = True
+        self._answered()
 
     def gap(self, gap: EventGap) -> None:
         """No gap on a one-shot socket."""
@@ -61,43 +66,42 @@ class _Keeper:
 async def fetch(
     open_transport: Callable[[], Awaitable[Transport]], groups: list[tuple[str, str]]
 ) -> Snapshot:
-    """Join ``groups`` on a new socket; return each synced group's items and server time."""
+    """Join ``groups`` on a new socket; return each synced group's items and server time.
+
+    Returns as soon as every group answered (its sync, or a refusal), the socket
+    ended, or ``FETCH_TIMEOUT`` passed.
+    """
     transport = await open_transport()
     session = Session()
-    views: dict[tuple[str, str], View[Any]] = {
-        group: session.subscribe(_Keeper(), *group) for group in groups
-    }
+    answered = asyncio.Event()
+    members: list[tuple[_Keeper, View[Any]]] = []
+
+    def check_answered() -> None:
+        if all(view.synced or keeper.refused_join for keeper, view in members):
+            answered.set()
+
+    for group in groups:
+        keeper = _Keeper(check_answered)
+        members.append((keeper, session.subscribe(keeper, *group)))
     session.connect()
-    session.connection_made(time.time_ns() // 1_000_000)
-    reader: asyncio.Task[None] | None = None
+    session.connection_made(now_ms())
+    reader = asyncio.get_running_loop().create_task(read_all(transport, session.receive))
+    waiting = asyncio.get_running_loop().create_task(answered.wait())
     try:
         for frame in session.data_to_send():
             await transport.send(frame)
-        start_reading = getattr(transport, "start_reading", None)
-        if start_reading is not None:
-            start_reading(session.receive)
-        else:
-            reader = asyncio.get_running_loop().create_task(_read(transport, session))
-        for _ in range(int(FETCH_TIMEOUT / _POLL)):
-            if all(view.synced for view in views.values()) or session.state.is_terminal:
-                break
-            await asyncio.sleep(_POLL)
+        await asyncio.wait({reader, waiting}, timeout=FETCH_TIMEOUT, return_when="FIRST_COMPLETED")
     finally:
-        if reader is not None:
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
+        for task in (reader, waiting):
+            task.cancel()
+        await asyncio.gather(reader, waiting, return_exceptions=True)
         await transport.close()
     snapshot: Snapshot = {}
-    for group, view in views.items():
+    for group, (_, view) in zip(groups, members, strict=True):
         if view.synced and isinstance(view, GroupView):
             state = view.state
             snapshot[group] = (dict(state.items), state.floor)
     return snapshot
-
-
-async def _read(transport: Transport, session: Session) -> None:
-    while True:
-        session.receive(await transport.recv())
 
 
 async def check(

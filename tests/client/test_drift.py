@@ -24,6 +24,9 @@ from motia_client import (
     StateChange,
     StateDrift,
 )
+from motia_client._config import Config
+from motia_client._transport import Transport
+from motia_client._verify import FETCH_TIMEOUT, fetch
 from server_stub import StubServer
 from tests.reliability.harness import wait_until
 
@@ -130,3 +133,22 @@ async def test_no_drift_is_reported_under_a_steady_write_load(
             )
             truth = {i["id"]: i for i in await stub.store.list_group("todo", "inbox")}
             await sub.wait_for(lambda items: {i["id"]: i for i in items} == truth, 5)
+
+
+async def test_a_snapshot_returns_once_every_group_answered_a_refused_one_too() -> None:
+    """A group the server refuses answers too: the check neither waits for it until its
+    timeout nor reports it, and the other groups' items come back."""
+    async with StubServer(port=0) as stub:
+        await stub.store.set("todo", "inbox", "t1", todo("t1"))
+        config = Config.build(stub.ws_url, {})
+
+        async def open_transport() -> Transport:
+            return await config.factory(config.request(stub.ws_url, None))
+
+        started = time.monotonic()
+        snapshot = await fetch(open_transport, [("todo", "inbox"), ("no-such-stream", "g")])
+        assert time.monotonic() - started < FETCH_TIMEOUT / 2
+        assert list(snapshot) == [("todo", "inbox")]
+        items, at = snapshot[("todo", "inbox")]
+        assert items == {"t1": {**todo("t1"), "id": "t1"}}
+        assert at > 0
