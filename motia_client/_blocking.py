@@ -279,13 +279,24 @@ class BlockingSubscription(Generic[S]):
     @property
     def items_by_id(self) -> Mapping[str, Any]:
         """For a group: a snapshot mapping of id to item."""
-        sub = self._sub
-        if not isinstance(sub, GroupSubscription):
-            raise TypeError("items_by_id is for group subscriptions")
-        return self._thread.read(lambda: dict(sub.items_by_id))
+        group = self._group("items_by_id")
+        return self._thread.read(lambda: dict(group.items_by_id))
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """For a group: the items' ids, in the order of :attr:`state`."""
+        group = self._group("ids")
+        return self._thread.read(lambda: group.ids)
 
     def __len__(self) -> int:
-        return len(self.items_by_id)
+        group = self._group("len()")
+        return self._thread.read(lambda: len(group))
+
+    def _group(self, what: str) -> GroupSubscription[Any]:
+        sub = self._sub
+        if not isinstance(sub, GroupSubscription):
+            raise TypeError(f"{what} is for group subscriptions")
+        return sub
 
     def to_pandas(self) -> pandas.DataFrame:
         """The items as a ``pandas.DataFrame`` (read on the client's loop, built on this thread)."""

@@ -32,7 +32,6 @@ __all__ = ["FrameView", "Library", "Rows", "require", "rows", "to_pandas", "to_p
 
 Library = Literal["pandas", "polars"]
 LIBRARIES: tuple[Library, ...] = ("pandas", "polars")
-MAX_ROWS = 50  # rows of a frame view (the heading counts them all)
 
 
 def require(library: str, what: str) -> Any:
@@ -76,11 +75,11 @@ def rows(sub: Framed, limit: int | None = None) -> Rows:
         if limit == 0:
             return Rows([], [], 1, fields)
         return Rows([sub.item_id], [state], 1, fields)
-    # The snapshot and the id mapping hold the very same objects: map them back by identity.
-    by_id: Mapping[str, Any] = getattr(sub, "items_by_id")  # noqa: B009  (a group's)
-    keys = {id(item): key for key, item in by_id.items()}
-    items = list(state if limit is None else state[:limit])
-    return Rows([keys[id(item)] for item in items], items, len(state), fields)
+    ids: tuple[str, ...] = getattr(sub, "ids")  # noqa: B009  (a group's, in the state's order)
+    total = len(state)
+    if limit is not None:
+        ids, state = ids[:limit], state[:limit]
+    return Rows(list(ids), list(state), total, fields)
 
 
 def _model_fields(model: type[BaseModel] | None) -> tuple[str, ...]:

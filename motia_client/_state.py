@@ -52,6 +52,7 @@ __all__ = [
     "GroupState",
     "ItemState",
     "Op",
+    "same",
 ]
 
 NEVER: Final = -(1 << 62)  # older than any timestamp
@@ -79,7 +80,7 @@ def _differences(checks: list[tuple[str, Any, Any, int]], at: int) -> Difference
     extra: list[str] = []
     different: list[str] = []
     for item_id, theirs, ours, stamp in checks:
-        if stamp >= at or _same(theirs, ours):
+        if stamp >= at or same(theirs, ours):
             continue  # explained by a frame at or after the snapshot, or no difference
         if ours is None:
             missing.append(item_id)
@@ -90,7 +91,7 @@ def _differences(checks: list[tuple[str, Any, Any, int]], at: int) -> Difference
     return tuple(missing), tuple(extra), tuple(different)
 
 
-def _same(old: Any, new: Any) -> bool:
+def same(old: Any, new: Any) -> bool:
     """``old == new``; a value too deeply nested to compare is a change, never an error."""
     try:
         return bool(old is new or old == new)
@@ -132,7 +133,7 @@ class ItemState:
         self.timestamp = timestamp
         self.confirmed = True
         new = None if kind == "delete" else data
-        if self.synced and _same(new, self.value):
+        if self.synced and same(new, self.value):
             return False
         self.synced = True
         self.old = self.value

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import types
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from motia_client._exceptions import ClientClosedError, MotiaError, MotiaTimeout
@@ -205,20 +205,39 @@ class Subscription(Generic[S]):
 
     # -- waiting ----------------------------------------------------------------------
 
-    async def changes(self) -> AsyncGenerator[S, None]:
+    def changes(self) -> AsyncGenerator[S, None]:
         """Yield the current state (once synced), then the state after each change.
 
         Ends when the subscription or client closes; raises the error that
         ended it (a refusal, a failed client).
         """
+        return self._follow(self._sink.waiters, lambda: [self.frozen_state()])
+
+    def item_changes(self) -> AsyncGenerator[ItemChange[Any], None]:
+        """Yield each item change (the change feed), starting with the items held now.
+
+        Ends when the subscription or client closes; raises the error that ended it.
+        """
+        return self._follow(self._sink.feed_waiters, self._current_as_added)
+
+    async def _follow(
+        self, waiters: list[Any], current: Callable[[], list[Any]]
+    ) -> AsyncGenerator[Any, None]:
+        """What both iterators do: yield ``current()`` once synced, then what ``waiters`` get.
+
+        Returned as is (not wrapped in another generator), so that ``aclose()`` runs
+        this ``finally`` at once.
+        """
         self._raise_if_ended()
         queue: asyncio.Queue[Any] = asyncio.Queue()
-        waiters = self._sink.waiters
+        sink = self._sink
         waiters.append(queue)
+        sink.track()
         try:
             if self.synced:
-                yield self.frozen_state()
-            while True:  # an end while the caller holds a state arrives as CLOSED too
+                for value in current():
+                    yield value
+            while True:  # an end while the caller holds a value arrives as CLOSED too
                 item = await queue.get()
                 if item is CLOSED:
                     self._raise_if_ended(closed_ok=True)
@@ -227,30 +246,6 @@ class Subscription(Generic[S]):
         finally:
             if queue in waiters:
                 waiters.remove(queue)
-
-    async def item_changes(self) -> AsyncIterator[ItemChange[Any]]:
-        """Yield each item change (the change feed), starting with the items held now.
-
-        Ends when the subscription or client closes; raises the error that ended it.
-        """
-        self._raise_if_ended()
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-        sink = self._sink
-        sink.feed_waiters.append(queue)
-        sink.track()
-        try:
-            if self.synced:
-                for change in self._current_as_added():
-                    yield change
-            while True:
-                item = await queue.get()
-                if item is CLOSED:
-                    self._raise_if_ended(closed_ok=True)
-                    return
-                yield item
-        finally:
-            if queue in sink.feed_waiters:
-                sink.feed_waiters.remove(queue)
             sink.track()
 
     async def wait_for(self, predicate: Callable[[S], bool], timeout: float | None = None) -> S:
@@ -360,7 +355,6 @@ class ItemSubscription(Subscription[T | None], Generic[T]):
         model: type[BaseModel] | None = None,
     ) -> None:
         super().__init__(owner, stream, group_id, item_id, model=model)
-        self._item_id = item_id
 
     @property
     def state(self) -> T | None:
@@ -370,7 +364,9 @@ class ItemSubscription(Subscription[T | None], Generic[T]):
 
     def _current_as_added(self) -> list[ItemChange[Any]]:
         value = self._view().snapshot()
-        return [] if value is None else [ItemChange("added", self._item_id, None, value)]
+        item_id = self.item_id
+        assert item_id is not None  # an item subscription's
+        return [] if value is None else [ItemChange("added", item_id, None, value)]
 
 
 class GroupSubscription(Subscription[Items[T]], Generic[T]):
@@ -401,6 +397,11 @@ class GroupSubscription(Subscription[Items[T]], Generic[T]):
     def items_by_id(self) -> Mapping[str, T]:
         """A read-only live mapping of id to item: O(1) lookups, valid as the group changes."""
         return types.MappingProxyType(self._group().by_id)
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """The items' ids, in the order of :attr:`state` (a new tuple per read: O(N))."""
+        return self._group().ordered_ids()
 
     def __len__(self) -> int:
         return len(self._group())

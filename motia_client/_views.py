@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from motia_client._exceptions import ItemValidationError
 from motia_client._feed import ChangeKind
 from motia_client._items import Items
-from motia_client._state import GroupState, ItemState, Op
+from motia_client._state import GroupState, ItemState, Op, same
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -297,13 +297,8 @@ class GroupView(View[T]):
             old = before.get(key)
             if old is None:
                 recorded.append(("added", key, None, new))
-            elif old is not new:
-                try:
-                    same = bool(old == new)
-                except RecursionError:
-                    same = False
-                if not same:
-                    recorded.append(("modified", key, old, new))
+            elif not same(old, new):
+                recorded.append(("modified", key, old, new))
 
     def _reset(self, items: dict[str, Any]) -> None:
         if self._models is not None:
@@ -369,6 +364,12 @@ class GroupView(View[T]):
             old = self._sort_keys.pop(key, None)
             if old is not None:
                 self._index.remove(old)
+
+    def ordered_ids(self) -> tuple[str, ...]:
+        """The items' ids, in the order of :meth:`ordered` (O(N))."""
+        if self._index is None:
+            return tuple(self.by_id)
+        return tuple([entry[3] for entry in self._index])
 
     def ordered(self) -> tuple[T, ...]:
         """The items in order (built once per change at most: O(N))."""

@@ -83,6 +83,10 @@ def test_blocking_client_follows_a_group_and_an_item(seeded: FakeMotiaServer) ->
         server.call(server.set, "todo", "inbox", todo("c", "0"))
         items = todos.wait_for(lambda items: len(items) == 3, timeout=5)
         assert [t["id"] for t in items] == ["c", "a", "b"]
+        assert todos.ids == ("c", "a", "b")
+        assert len(todos) == 3
+        with pytest.raises(TypeError, match="ids is for group subscriptions"):
+            _ = item.ids
         assert [t["id"] for t in todos.state] == ["c", "a", "b"]
         with pytest.raises(MotiaTimeout):
             todos.wait_for(lambda items: len(items) == 99, timeout=0.05)

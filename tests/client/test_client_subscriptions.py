@@ -82,6 +82,7 @@ async def test_group_follows_creates_updates_and_deletes_in_sort_order(
         await server.delete("todo", "inbox", "a")
         items = await sub.wait_for(lambda items: len(items) == 2, timeout=WAIT)
         assert [t["id"] for t in items] == ["b", "c"]
+        assert sub.ids == ("b", "c")  # the ids in the items' (sorted) order
         assert sub.items_by_id["b"] == todo("b", "2")
         assert set(sub.items_by_id) == {"b", "c"}
         assert len(sub) == 2
@@ -387,7 +388,9 @@ async def test_model_validates_each_item_on_its_own(
         assert [t.id for t in items] == ["a", "b"]
         assert [(type(e), e.item_id) for e in errors] == [(ItemValidationError, "bad")]  # type: ignore[attr-defined]
         assert "description" in str(errors[0])
+        assert typed.ids == ("a", "b")  # an invalid item has no row, so no id
         assert len(await raw.wait_for(lambda items: len(items) == 3, timeout=WAIT)) == 3
+        assert raw.ids == ("a", "bad", "b")  # the server's order
         assert await item.wait_for(lambda t: t is not None, timeout=WAIT) == Todo(**todo("b", "2"))
         # an update that breaks the model is reported and the item skipped; the rest stays
         await server.set("todo", "inbox", {"id": "b", "description": None})

@@ -79,6 +79,7 @@ def test_without_sort_key_items_keep_sync_then_arrival_order() -> None:
     group.delete("a")
     group.set({"id": "a"})  # deleted then set again: it is new, so it comes last
     assert ids(view) == ["c", "b", "d", "a"]
+    assert view.ordered_ids() == ("c", "b", "d", "a")  # the ids without the items
 
 
 def test_sort_key_orders_with_ties_and_missing_values_stable() -> None:
@@ -96,6 +97,7 @@ def test_sort_key_orders_with_ties_and_missing_values_stable() -> None:
     group.set({"id": "f", "at": "1"})  # a new tie goes after the older ties
     group.set({"id": "m2"})
     assert ids(view) == ["b", "e", "f", "a", "c", "m1", "n", "m2"]
+    assert view.ordered_ids() == ("b", "e", "f", "a", "c", "m1", "n", "m2")
 
 
 @pytest.mark.parametrize("seed", [None, 1, 2, 3])
