@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, NoReturn, Protocol
 
 from motia_client._auth import Credentials, redact_url
+from motia_client._exceptions import AuthenticationError, MotiaConnectionError
 from motia_client._proxy import ProxyOption
 
 __all__ = [
@@ -40,6 +41,8 @@ __all__ = [
     "TransportFactory",
     "now_ms",
     "read_all",
+    "server_closed",
+    "upgrade_refused",
 ]
 
 logger = logging.getLogger("motia_client")
@@ -108,6 +111,32 @@ async def read_all(transport: Transport, deliver: Callable[[str | bytes], None])
         await transport.wait_closed()  # type: ignore[attr-defined]
     while True:
         deliver(await transport.recv())
+
+
+MESSAGE_TOO_BIG = 1009  # RFC 6455 close codes the client explains
+POLICY_VIOLATION = 1008
+_CLOSE_DETAILS = {
+    POLICY_VIOLATION: ": policy violation",
+    MESSAGE_TOO_BIG: ": a frame the client sent exceeded the server's size limit",
+}
+
+
+def server_closed(code: int, safe_url: str) -> MotiaConnectionError:
+    """The error of a connection the server closed with ``code`` (one wording for all)."""
+    detail = _CLOSE_DETAILS.get(code, "")
+    return MotiaConnectionError(
+        f"the server closed the connection (code {code}{detail}): {safe_url}", close_code=code
+    )
+
+
+def upgrade_refused(status: int, safe_url: str, token_sent: bool) -> MotiaConnectionError:
+    """The error of an upgrade refused with 401 or 403: credentials only if some were sent."""
+    if token_sent:
+        return AuthenticationError(status, safe_url)
+    return MotiaConnectionError(
+        f"the server at {safe_url} refused the connection (HTTP {status}); no token was "
+        "sent: is the path right, or does the server need a token?"
+    )
 
 
 def now_ms() -> int:

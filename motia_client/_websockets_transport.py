@@ -41,13 +41,21 @@ from websockets.uri import parse_uri
 
 from motia_client._auth import Credentials
 from motia_client._exceptions import (
-    AuthenticationError,
     FrameTooLarge,
     MotiaConnectionError,
     MotiaTimeout,
 )
 from motia_client._proxy import describe_os_error, open_tunnel, proxy_for, redact_proxy
-from motia_client._transport import CLOSE_TIMEOUT, ConnectRequest, MessageInbox, Transport, bounded
+from motia_client._transport import (
+    CLOSE_TIMEOUT,
+    MESSAGE_TOO_BIG,
+    ConnectRequest,
+    MessageInbox,
+    Transport,
+    bounded,
+    server_closed,
+    upgrade_refused,
+)
 from motia_client._wsframes import INCOMPLETE, REFUSED, scan
 
 __all__ = ["WebsocketsTransport", "websockets_transport"]
@@ -56,8 +64,6 @@ logger = logging.getLogger("motia_client")
 
 _TEXT, _BINARY, _CONT, _PONG = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.PONG
 _OPEN = State.OPEN
-_MESSAGE_TOO_BIG = 1009
-_POLICY_VIOLATION = 1008
 _MAX_RESPONSE_HEAD = 64 * 1024
 
 if TYPE_CHECKING:
@@ -373,22 +379,14 @@ class WebsocketsTransport:
         protocol = self._connection.protocol
         sent, rcvd = protocol.close_sent, protocol.close_rcvd
         # Our own max_size (not an echo of the server's 1009: that is the server's limit).
-        if sent is not None and sent.code == _MESSAGE_TOO_BIG and not protocol.close_rcvd_then_sent:
+        if sent is not None and sent.code == MESSAGE_TOO_BIG and not protocol.close_rcvd_then_sent:
             return FrameTooLarge(self._request.max_size)
-        code = None
+        url = self._request.safe_url
         if self._connection.ping_failed:
-            detail = "the keepalive ping got no answer in time"
-        elif rcvd is not None:
-            code = rcvd.code
-            detail = f"the server closed the connection (code {code}"
-            if code == _MESSAGE_TOO_BIG:
-                detail += ": a frame the client sent exceeded the server's size limit"
-            elif code == _POLICY_VIOLATION:
-                detail += ": policy violation"
-            detail += ")"
-        else:
-            detail = "the connection was lost"
-        return MotiaConnectionError(f"{detail}: {self._request.safe_url}", close_code=code)
+            return MotiaConnectionError(f"the keepalive ping got no answer in time: {url}")
+        if rcvd is not None:
+            return server_closed(rcvd.code, url)
+        return MotiaConnectionError(f"the connection was lost: {url}")
 
 
 def _ssl_context(request: ConnectRequest) -> ssl_module.SSLContext | None:
@@ -510,12 +508,7 @@ def _refused(failure: Exception, request: ConnectRequest) -> MotiaConnectionErro
     if isinstance(failure, InvalidStatus):
         status = failure.response.status_code
         if status in (401, 403):
-            if request.credentials.secrets():
-                return AuthenticationError(status, url)
-            return MotiaConnectionError(
-                f"the server at {url} refused the connection (HTTP {status}); no token was "
-                "sent: is the path right, or does the server need a token?"
-            )
+            return upgrade_refused(status, url, bool(request.credentials.secrets()))
         return MotiaConnectionError(
             f"the server at {url} answered HTTP {status}, not a WebSocket upgrade: "
             + _status_hint(status)

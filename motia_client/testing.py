@@ -55,8 +55,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, ParamSpec, TypeVar, overload
 
 from motia_client._auth import Credentials
-from motia_client._exceptions import AuthenticationError, FrameTooLarge, MotiaConnectionError
-from motia_client._transport import ConnectRequest, MessageInbox, Transport
+from motia_client._exceptions import FrameTooLarge, MotiaConnectionError
+from motia_client._transport import (
+    ConnectRequest,
+    MessageInbox,
+    Transport,
+    server_closed,
+    upgrade_refused,
+)
 
 __all__ = ["ConnectAttempt", "FakeConnection", "FakeMotiaServer"]
 
@@ -69,10 +75,6 @@ Room = tuple[str, str, str | None]
 T = TypeVar("T")
 P = ParamSpec("P")
 WAIT = 5.0  # seconds: the default bound of every wait
-_CLOSE_DETAILS = {  # as the websockets transport words them
-    1008: ": policy violation",
-    1009: ": a frame the client sent exceeded the server's size limit",
-}
 
 
 def _dumps(value: Any) -> str:
@@ -316,11 +318,7 @@ class FakeConnection:
         if code is None:
             self._end.error = MotiaConnectionError(f"the connection was lost: {url}")
         else:
-            detail = _CLOSE_DETAILS.get(code, "")
-            self._end.error = MotiaConnectionError(
-                f"the server closed the connection (code {code}{detail}): {url}",
-                close_code=code,
-            )
+            self._end.error = server_closed(code, url)  # as the websockets transport says it
         self._close(code, "server")
 
     def _close(self, code: int | None, by: Literal["client", "server"]) -> None:
@@ -456,13 +454,7 @@ class FakeMotiaServer:
             raise error.with_traceback(None)
         authorized = self.token is None or token == self.token
         if not authorized and self.dialect == "motia":
-            if token is None:
-                error = MotiaConnectionError(
-                    f"the server at {url} refused the connection (HTTP 401); no token was "
-                    "sent: is the path right, or does the server need a token?"
-                )
-            else:
-                error = AuthenticationError(401, url)
+            error = upgrade_refused(401, url, token is not None)
             self.attempts.append(ConnectAttempt(request, token, 401, error))
             self._notify()
             raise error
