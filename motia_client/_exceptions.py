@@ -176,12 +176,14 @@ class ClientClosedError(MotiaError):
 class HttpError(MotiaError):
     """A Motia HTTP step answered with a status outside 2xx."""
 
-    def __init__(self, status: int, method: str, url: str, body: Any) -> None:
+    def __init__(
+        self, status: int, method: str, url: str, body: Any, *, message: str | None = None
+    ) -> None:
         self.status = status
         self.method = method
         self.url = url
         self.body = body
-        super().__init__(f"{method} {url} answered HTTP {status}: {body!r}")
+        super().__init__(message or f"{method} {url} answered HTTP {status}: {body!r}")
 
 
 class UnexpectedContentType(HttpError):
@@ -189,7 +191,11 @@ class UnexpectedContentType(HttpError):
 
     def __init__(self, status: int, method: str, url: str, content_type: str) -> None:
         self.content_type = content_type
-        super().__init__(status, method, url, None)
-        self.args = (
-            f"{method} {url} answered {content_type or 'no content type'!r}, not text/event-stream",
+        shown = content_type or "no content type"
+        super().__init__(
+            status,
+            method,
+            url,
+            None,
+            message=f"{method} {url} answered {shown!r}, not text/event-stream",
         )

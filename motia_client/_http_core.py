@@ -181,7 +181,6 @@ def _http_error(
     """
     cut = len(body) > limit
     value = _json_or_text(body[:limit], response.charset_encoding)
-    error = HttpError(response.status_code, request.method, redact_url(request.url), value)
     shown = repr(value)
     if len(shown) > ERROR_MESSAGE_BODY:
         more = len(shown) - ERROR_MESSAGE_BODY
@@ -189,8 +188,10 @@ def _http_error(
     if cut:
         total = response.headers.get("content-length", "more")
         shown += f" [the body ({total} bytes) was cut at max_error_body={limit} bytes]"
-    error.args = (f"{_where(request)} answered HTTP {response.status_code}: {shown}",)
-    return error
+    message = f"{_where(request)} answered HTTP {response.status_code}: {shown}"
+    return HttpError(
+        response.status_code, request.method, redact_url(request.url), value, message=message
+    )
 
 
 def _translate(request: httpx.Request, exc: httpx.RequestError) -> MotiaError:
